@@ -1,0 +1,212 @@
+"""SQLModel tables: the store's schema.
+
+Every change to these classes needs an Alembic migration in ``migrations/versions`` (the test
+suite fails when the models and the migrations disagree).
+
+Vocabulary: a *post* is ingested text; a *taxonomy* defines fields and labels; a *project* is a
+Label Studio project; a *batch* is one sampling run into a project; a *task* is one post in one
+project; an *annotation* is one annotator's answer to a task; an *adjudication* is an expert's
+final decision; a *dataset version* is one published, immutable release.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+# Named constraints let later migrations drop or alter them, which SQLite's batch mode needs.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _json(nullable: bool = True) -> Any:
+    return Field(default=None, sa_column=Column(JSON, nullable=nullable))
+
+
+def _when(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_type=DateTime(timezone=True), nullable=nullable, index=index)
+
+
+class IngestRun(SQLModel, table=True):
+    """One run of ``annotate ingest``: what was read, from where, with what outcome."""
+
+    __tablename__ = "ingest_runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=200)
+    files: list[str] | None = _json()
+    strict: bool = False
+    status: str = Field(default="running", max_length=20)
+    read: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    same_text: int = 0
+    rejected: int = 0
+    started_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    finished_at: datetime | None = _when()
+
+
+class Post(SQLModel, table=True):
+    """A social-media post. ``(source, post_id)`` is unique; ``text_hash`` groups identical text.
+
+    Only the two lookups ingest needs are indexed: every extra index slows ingest, and
+    sampling reads whole strata anyway.
+    """
+
+    __tablename__ = "posts"
+    __table_args__ = (
+        UniqueConstraint("source", "post_id"),
+        Index(None, "text_hash"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=200)
+    post_id: str = Field(max_length=200)
+    text: str = Field(sa_type=Text)
+    text_hash: str = Field(max_length=32)
+    lang: str = Field(max_length=8)
+    platform: str | None = Field(default=None, max_length=50)
+    account_id: str | None = Field(default=None, max_length=200)
+    created_at: datetime | None = _when()
+    url: str | None = Field(default=None, sa_type=Text)
+    likes: int | None = Field(default=None, sa_type=BigInteger)
+    reposts: int | None = Field(default=None, sa_type=BigInteger)
+    comments: int | None = Field(default=None, sa_type=BigInteger)
+    views: int | None = Field(default=None, sa_type=BigInteger)
+    meta: dict[str, Any] | None = _json()
+    ingest_run_id: int | None = Field(default=None, foreign_key="ingest_runs.id")
+    ingested_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class Taxonomy(SQLModel, table=True):
+    """A taxonomy version as it was used: name, semantic version, content hash and body."""
+
+    __tablename__ = "taxonomies"
+    __table_args__ = (UniqueConstraint("name", "version", "content_hash"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100)
+    version: str = Field(max_length=40)
+    content_hash: str = Field(max_length=64)
+    definition: dict[str, Any] | None = _json()
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class Project(SQLModel, table=True):
+    """A Label Studio project managed by annotate (for annotation or for adjudication)."""
+
+    __tablename__ = "projects"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True)
+    kind: str = Field(default="annotation", max_length=20)
+    ls_url: str | None = Field(default=None, sa_type=Text)
+    ls_project_id: int | None = None
+    taxonomy_id: int | None = Field(default=None, foreign_key="taxonomies.id")
+    parent_project_id: int | None = Field(default=None, foreign_key="projects.id")
+    annotators_per_task: int | None = None
+    overlap: float | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    last_pull_at: datetime | None = _when()
+
+
+class Batch(SQLModel, table=True):
+    """One sampling run into a project: strategy, parameters and seed, for reproducibility."""
+
+    __tablename__ = "batches"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    strategy: str = Field(max_length=40)
+    params: dict[str, Any] | None = _json()
+    seed: int | None = None
+    size: int = 0
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class Task(SQLModel, table=True):
+    """One post in one project; each post is at most one task per project."""
+
+    __tablename__ = "tasks"
+    __table_args__ = (UniqueConstraint("project_id", "post_pk"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    post_pk: int = Field(foreign_key="posts.id", index=True)
+    batch_id: int | None = Field(default=None, foreign_key="batches.id", index=True)
+    ls_task_id: int | None = Field(default=None, index=True)
+    is_gold: bool = False
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class Annotator(SQLModel, table=True):
+    """A Label Studio user. The email stays in the store; published data uses the pseudonym."""
+
+    __tablename__ = "annotators"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ls_user_id: int = Field(unique=True)
+    email: str | None = Field(default=None, max_length=320)
+    pseudonym: str = Field(max_length=40, unique=True)
+
+
+class Annotation(SQLModel, table=True):
+    """One Label Studio annotation, normalised to labels; one row per Label Studio annotation id."""
+
+    __tablename__ = "annotations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    ls_annotation_id: int = Field(unique=True)
+    task_id: int = Field(foreign_key="tasks.id", index=True)
+    annotator_id: int = Field(foreign_key="annotators.id", index=True)
+    result: list[Any] | None = _json()
+    labels: dict[str, Any] | None = _json()
+    was_cancelled: bool = False
+    lead_time: float | None = None
+    ls_created_at: datetime | None = _when()
+    ls_updated_at: datetime | None = _when()
+    deleted_at: datetime | None = _when()
+    pulled_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class Adjudication(SQLModel, table=True):
+    """An expert's decision on a post; it overrides the aggregate of the annotations."""
+
+    __tablename__ = "adjudications"
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_pk: int = Field(foreign_key="posts.id", index=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    task_id: int | None = Field(default=None, foreign_key="tasks.id")
+    decided_by: int | None = Field(default=None, foreign_key="annotators.id")
+    labels: dict[str, Any] | None = _json()
+    overrides: list[int] | None = _json()
+    ls_annotation_id: int | None = None
+    decided_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class DatasetVersion(SQLModel, table=True):
+    """A published dataset version; ``(name, version)`` is unique and never rewritten."""
+
+    __tablename__ = "dataset_versions"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200)
+    version: str = Field(max_length=40)
+    target: str = Field(default="local", max_length=20)
+    location: str | None = Field(default=None, sa_type=Text)
+    manifest: dict[str, Any] | None = _json()
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
