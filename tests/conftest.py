@@ -1,0 +1,101 @@
+"""Shared pytest fixtures: real servers for integration tests.
+
+Servers are started once per test session, on first use, and stopped at the end:
+
+- `label_studio`: a local Label Studio (about 35 s to start with an empty data folder).
+- `postgres_url`: a throwaway PostgreSQL cluster (about 2 s).
+- `database_url`: runs a test once on SQLite and once on a fresh PostgreSQL database.
+
+To reuse servers you already run (faster while developing), set
+`ANNOTATE_TEST_LS_URL` + `ANNOTATE_TEST_LS_TOKEN` and/or `ANNOTATE_TEST_PG_URL`
+(a SQLAlchemy URL of a role that may create databases).
+
+A server that cannot start is an error, never a skip: missing servers must not pass silently.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pytest
+import sqlalchemy as sa
+from servers import start_postgres  # tests/servers.py (pytest puts tests/ on sys.path)
+from sqlalchemy.pool import NullPool
+
+from annotate.ls_server import start_label_studio
+
+
+@dataclass(frozen=True)
+class ExternalLabelStudio:
+    """A Label Studio the developer already runs (from ANNOTATE_TEST_LS_URL/_TOKEN)."""
+
+    url: str
+    token: str = field(repr=False)
+
+
+# -- Label Studio ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A running Label Studio: has `.url` and `.token` (an admin's legacy API token)."""
+    url = os.environ.get("ANNOTATE_TEST_LS_URL")
+    token = os.environ.get("ANNOTATE_TEST_LS_TOKEN")
+    if url or token:
+        if not (url and token):
+            raise RuntimeError(
+                "Set both ANNOTATE_TEST_LS_URL and ANNOTATE_TEST_LS_TOKEN, or neither."
+            )
+        yield ExternalLabelStudio(url=url.rstrip("/"), token=token)  # not ours: never stopped
+        return
+    server = start_label_studio(data_dir=tmp_path_factory.mktemp("label-studio"))  # waits
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """SQLAlchemy URL (postgresql+psycopg://...) of a database on a session-wide server."""
+    if url := os.environ.get("ANNOTATE_TEST_PG_URL"):
+        yield url
+        return
+    cluster = start_postgres(tmp_path_factory.mktemp("postgres"))
+    try:
+        yield cluster.url
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ]
+)
+def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
+    """URL of an empty database; every test using it runs on SQLite and on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path}/annotate.db"
+        return
+
+    # Looked up lazily so that `-k sqlite` / `-m "not postgres"` never start PostgreSQL.
+    server_url = sa.make_url(request.getfixturevalue("postgres_url"))
+    name = f"t_{uuid.uuid4().hex}"
+    admin = sa.create_engine(server_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        yield server_url.set(database=name).render_as_string(hide_password=False)
+        with admin.connect() as conn:
+            # WITH (FORCE) terminates connections the test left open (PostgreSQL 13+).
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
