@@ -1,0 +1,87 @@
+"""The ``annotate`` command line: a thin shell over the library.
+
+Usage:
+    annotate init
+    annotate demo-corpus --size 5000 --out exports/demo/posts.jsonl
+    annotate ingest exports/demo/posts.jsonl --source demo
+    annotate posts stats --json
+    annotate config show
+    annotate ls serve --port 8080
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from annotate import __version__
+from annotate.cli import demo, ingest, ls, posts, workspace
+from annotate.cli._shared import AppState, new_app, state
+
+app = new_app(
+    "annotate",
+    help=(
+        "Build labelled datasets of financial misinformation around Label Studio: "
+        "ingest posts, sample them into projects, pull annotations, measure agreement, "
+        "publish versioned Hugging Face datasets."
+    ),
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"annotate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    workspace_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--workspace",
+            "-w",
+            help="Workspace folder (database, settings, secret). [env ANNOTATE_WORKSPACE]",
+            show_default=".annotate",
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="SQLAlchemy URL of the store, e.g. postgresql+psycopg://user@host/db. "
+            "[env ANNOTATE_DATABASE_URL; default: SQLite in the workspace]",
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show tracebacks on errors.")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Build labelled datasets of financial misinformation around Label Studio."""
+    app_state = state(ctx)
+    app_state.options = {"workspace": workspace_dir, "database_url": database_url}
+    app_state.verbose = verbose
+
+
+workspace.register(app)
+ingest.register(app)
+demo.register(app)
+app.add_typer(posts.app)
+app.add_typer(workspace.config_app)
+app.add_typer(ls.app)
+
+
+def main() -> None:
+    app(prog_name="annotate")
+
+
+__all__ = ["AppState", "app", "main"]

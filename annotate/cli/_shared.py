@@ -1,0 +1,160 @@
+"""What every command shares: options spelled once, the state behind them, output helpers.
+
+A command body validates its arguments, calls the library, and hands the result to
+:func:`emit`, which knows the ``--json`` switch.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from annotate.config import Settings, Workspace, ensure_workspace, load_settings
+from annotate.errors import AnnotateError
+from annotate.store import Store, open_store
+
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print machine-readable JSON on stdout instead of tables.")
+]
+
+stdout = Console(highlight=False)
+stderr = Console(stderr=True, highlight=False)
+
+
+def say(message: str) -> None:
+    """A progress or status line for people, on stderr (stdout stays clean for --json)."""
+    stderr.print(message, markup=False)
+
+
+@dataclass
+class AppState:
+    """Global options and the workspace/store, opened lazily by the commands that need them."""
+
+    options: dict[str, Any] = field(default_factory=dict)
+    verbose: bool = False
+    _settings: Settings | None = None
+    _store: Store | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(**self.options)
+        return self._settings
+
+    def workspace(self) -> Workspace:
+        """The workspace, created on first use (and said so)."""
+        if ensure_workspace(self.settings):
+            say(f"Created workspace {self.settings.workspace}/ (settings, database, secret).")
+        return Workspace(self.settings)
+
+    def store(self) -> Store:
+        if self._store is None:
+            self._store = open_store(self.workspace().database_url)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.dispose()
+
+
+def state(ctx: typer.Context) -> AppState:
+    root = ctx.find_root()
+    if not isinstance(root.obj, AppState):
+        root.obj = AppState()
+    return root.obj
+
+
+def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
+    """Print ``data`` as JSON on stdout, or hand it to ``render`` for people."""
+    if as_json:
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
+    else:
+        render(data)
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
+    """A plain table on stdout; cells are shown as text, never as markup."""
+    view = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)
+    for index, column in enumerate(columns):
+        cells = [row[index] for row in rows if row[index] is not None]
+        numeric = bool(cells) and all(isinstance(cell, int | float) for cell in cells)
+        view.add_column(column, justify="right" if numeric else "left")
+    for row in rows:
+        view.add_row(*(_cell(value) for value in row))
+    stdout.print(view)
+
+
+def _cell(value: Any) -> Any:
+    from rich.text import Text
+
+    if value is None:
+        return Text("–", style="dim")
+    if isinstance(value, float):
+        return Text(f"{value:,.3f}")
+    if isinstance(value, int):
+        return Text(f"{value:,}")
+    return Text(str(value))
+
+
+class AnnotateGroup(TyperGroup):
+    """Turns user errors into one line on stderr and a non-zero exit code (no traceback).
+
+    ``--verbose`` shows the traceback as well.
+    """
+
+    def invoke(self, ctx):  # type: ignore[override]
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, SystemExit, BrokenPipeError):
+            raise
+        except Exception as error:
+            app_state = ctx.obj if isinstance(ctx.obj, AppState) else AppState()
+            if app_state.verbose:
+                traceback.print_exc()
+            typer.echo(f"Error: {describe(error)}", err=True)
+            if not isinstance(error, AnnotateError) and not app_state.verbose:
+                typer.echo("Run with --verbose for the traceback.", err=True)
+            raise typer.Exit(getattr(error, "exit_code", 1)) from None
+        finally:
+            if isinstance(ctx.obj, AppState) and ctx.parent is None:
+                ctx.obj.close()
+
+
+def describe(error: BaseException) -> str:
+    """One sentence for an exception, without secrets."""
+    if isinstance(error, AnnotateError):
+        return str(error)
+    if isinstance(error, OSError) and error.strerror:
+        where = f"{error.filename}: " if error.filename else ""
+        return f"{where}{error.strerror}."
+    from sqlalchemy.exc import DBAPIError
+
+    if isinstance(error, DBAPIError):
+        reason = str(error.orig).strip().splitlines()[0] if error.orig else type(error).__name__
+        return f"The database refused the operation: {reason}."
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"unexpected {type(error).__name__}{': ' + text if text else ''}."
+
+
+def new_app(name: str, help: str, **extra: Any) -> typer.Typer:
+    """A command group with the house settings."""
+    return typer.Typer(
+        name=name,
+        help=help,
+        cls=AnnotateGroup,
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+        rich_markup_mode="markdown",
+        context_settings={"help_option_names": ["-h", "--help"]},
+        **extra,
+    )

@@ -1,0 +1,143 @@
+"""Ingest post files into the store.
+
+Usage:
+    annotate ingest posts.jsonl
+    annotate ingest weibo.csv --source weibo-2024 --encoding gbk
+    annotate ingest dump.parquet --id-field mid --text-field content --strict
+    annotate ingest saved_dataset/ --json
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
+
+from annotate.cli._shared import JsonOpt, emit, say, state, stderr, table
+from annotate.corpus import Reject, ingest_files
+
+
+class _RowsPerSecond(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        rows = task.fields.get("rows", 0)
+        elapsed = task.elapsed or 0
+        rate = rows / elapsed if elapsed > 0 else 0
+        return Text(f"{rows:,} rows  {rate:,.0f} rows/s", style="progress.data.speed")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ingest")(ingest)
+
+
+def ingest(
+    ctx: typer.Context,
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Post files: .jsonl, .csv, .tsv, .parquet (optionally .gz), or a folder "
+            "written by datasets' save_to_disk.",
+            show_default=False,
+        ),
+    ],
+    source: Annotated[
+        str,
+        typer.Option(
+            help="Name of the collection the post ids belong to; (source, post_id) is stored "
+            "once, so ingesting a file again inserts nothing."
+        ),
+    ] = "default",
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Stop at the first bad row and store nothing from this run."),
+    ] = False,
+    encoding: Annotated[
+        str, typer.Option(help="Text encoding of CSV and JSONL files, e.g. gbk.")
+    ] = "utf-8",
+    id_field: Annotated[
+        str, typer.Option("--id-field", help="Input field holding the post id.")
+    ] = "post_id",
+    text_field: Annotated[
+        str, typer.Option("--text-field", help="Input field holding the post text.")
+    ] = "text",
+    as_json: JsonOpt = False,
+) -> None:
+    """Read posts into the store, validated and normalised; ingesting a file again adds nothing.
+
+    Text is normalised (NFC, zero-width characters removed), the language is detected when
+    missing, and identical texts are grouped. Bad rows are skipped and reported as
+    FILE:LINE: reason on stderr and in exports/rejects/; --strict stops at the first one
+    instead. Optional fields: platform, account_id, created_at, url, lang, likes, reposts,
+    comments, views; any other field is kept in the post's meta.
+    """
+    app_state = state(ctx)
+    store = app_state.store()
+    rejects_dir = app_state.settings.exports / "rejects"
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        _RowsPerSecond(),
+        TimeElapsedColumn(),
+        console=stderr,
+        transient=True,
+        disable=not stderr.is_terminal,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(name: str, done: int, total: int, rows: int, unit: str) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(Path(name).name, total=total or None, rows=0)
+            bar.update(tasks[name], completed=done, total=total or None, rows=rows)
+
+        def on_reject(item: Reject) -> None:
+            bar.console.print(str(item), markup=False, highlight=False)
+
+        started = time.perf_counter()
+        report = ingest_files(
+            store,
+            files,
+            source=source,
+            strict=strict,
+            encoding=encoding,
+            id_field=id_field,
+            text_field=text_field,
+            rejects_dir=rejects_dir,
+            on_reject=on_reject,
+            progress=progress,
+        )
+        seconds = time.perf_counter() - started
+
+    def render(_: dict) -> None:
+        rate = report.read / seconds if seconds > 0 else 0
+        say(
+            f"Ingested {len(report.files)} file(s) into source {source!r} "
+            f"in {seconds:.1f} s ({rate:,.0f} rows/s)."
+        )
+        table(
+            None,
+            ["", "rows"],
+            [
+                ["read", report.read],
+                ["inserted", report.inserted],
+                ["duplicates (already stored)", report.duplicates],
+                ["identical text to another post", report.same_text],
+                ["rejected", report.rejected],
+            ],
+        )
+        if report.rejects_file:
+            say(f"Rejected rows are listed in {report.rejects_file}")
+
+    emit(report.counts(), as_json, render)

@@ -1,0 +1,40 @@
+"""Commands about the posts in the store.
+
+Usage:
+    annotate posts stats
+    annotate posts stats --json
+"""
+
+from __future__ import annotations
+
+import typer
+
+from annotate.cli._shared import JsonOpt, emit, new_app, state, table
+from annotate.corpus import post_stats
+
+app = new_app("posts", help="Look at the posts in the store.")
+
+
+@app.command("stats")
+def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Counts of stored posts by source, platform, language and month, and duplicate text."""
+    data = post_stats(state(ctx).store())
+
+    def render(data: dict) -> None:
+        table(
+            "Posts",
+            ["", "count"],
+            [
+                ["posts", data["posts"]],
+                ["accounts", data["accounts"]],
+                ["identical-text groups", data["duplicate_text_groups"]],
+                ["posts in those groups", data["posts_in_duplicate_text_groups"]],
+                ["first post", data["first_post_at"]],
+                ["last post", data["last_post_at"]],
+            ],
+        )
+        for key in ("by_source", "by_platform", "by_lang", "by_month"):
+            rows = [[name, count] for name, count in data[key].items()]
+            table(key.replace("_", " "), [key.removeprefix("by_"), "posts"], rows)
+
+    emit(data, as_json, render)

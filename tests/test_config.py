@@ -1,0 +1,120 @@
+"""Settings precedence, the workspace and its secret, and masking in `config show`."""
+
+import json
+import os
+import stat
+
+import pytest
+
+from annotate.config import Workspace, ensure_workspace, load_settings
+from annotate.errors import ConfigError
+from tests.cli import invoke
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch, tmp_path):
+    for name in (
+        "ANNOTATE_WORKSPACE",
+        "ANNOTATE_DATABASE_URL",
+        "LABEL_STUDIO_URL",
+        "LABEL_STUDIO_API_KEY",
+        "HF_ENDPOINT",
+        "HF_TOKEN",
+        "ANNOTATE_EXPORTS",
+        "ANNOTATE_REGISTRY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def write_toml(text):
+    os.makedirs(".annotate", exist_ok=True)
+    with open(".annotate/annotate.toml", "w") as handle:
+        handle.write(text)
+
+
+def test_defaults():
+    settings = load_settings()
+    assert str(settings.workspace) == ".annotate"
+    assert settings.effective_database_url == "sqlite:///.annotate/annotate.db"
+    assert str(settings.effective_registry) == "exports/registry"
+    assert settings.label_studio_api_key is None
+
+
+def test_precedence_option_over_env_over_toml_over_default(monkeypatch):
+    write_toml('database_url = "sqlite:///from-toml.db"\nlabel_studio_url = "http://toml:1"\n')
+    assert load_settings().database_url == "sqlite:///from-toml.db"
+    assert load_settings().label_studio_url == "http://toml:1"
+    monkeypatch.setenv("ANNOTATE_DATABASE_URL", "sqlite:///from-env.db")
+    assert load_settings().database_url == "sqlite:///from-env.db"
+    assert load_settings(database_url="sqlite:///from-option.db").database_url == (
+        "sqlite:///from-option.db"
+    )
+    # A setting the option does not give still comes from the file.
+    assert load_settings(database_url="sqlite:///x.db").label_studio_url == "http://toml:1"
+
+
+def test_workspace_option_picks_its_own_toml(tmp_path):
+    other = tmp_path / "team"
+    other.mkdir()
+    (other / "annotate.toml").write_text('exports = "team-exports"\n')
+    assert str(load_settings(workspace=other).exports) == "team-exports"
+    assert str(load_settings().exports) == "exports"
+
+
+def test_unknown_toml_key_is_one_clear_error():
+    write_toml('databse_url = "sqlite:///x.db"\n')
+    with pytest.raises(ConfigError, match="unknown setting 'databse_url'"):
+        load_settings()
+
+
+def test_invalid_toml_names_the_file():
+    write_toml("database_url = \n")
+    with pytest.raises(ConfigError, match=r"annotate\.toml: not valid TOML"):
+        load_settings()
+
+
+def test_secret_is_created_once_with_mode_0600():
+    settings = load_settings()
+    assert ensure_workspace(settings) is True
+    assert ensure_workspace(settings) is False
+    secret = settings.workspace / "secret.key"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    workspace = Workspace(settings)
+    first = workspace.pseudonymise("annotator@example.com")
+    assert first == Workspace(load_settings()).pseudonymise("annotator@example.com")
+    assert first != workspace.pseudonymise("other@example.com")
+    assert "annotator" not in first
+
+
+def test_secret_readable_by_others_is_refused():
+    settings = load_settings()
+    ensure_workspace(settings)
+    (settings.workspace / "secret.key").chmod(0o644)
+    with pytest.raises(ConfigError, match="chmod 600"):
+        Workspace(settings).secret()
+
+
+def test_config_show_masks_secrets(monkeypatch):
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", "ls-key-0123456789abcdef")
+    monkeypatch.setenv("HF_TOKEN", "hf_secret_token_value")
+    monkeypatch.setenv("ANNOTATE_DATABASE_URL", "postgresql+psycopg://me:pa55word@db/annotate")
+    for args in (["config", "show"], ["config", "show", "--json"]):
+        result = invoke(*args)
+        assert result.exit_code == 0, result.output
+        for secret in ("ls-key-0123456789abcdef", "hf_secret_token_value", "pa55word"):
+            assert secret not in result.output
+    data = json.loads(invoke("config", "show", "--json").stdout)
+    assert data["label_studio_api_key"] == {
+        "value": "********",
+        "source": "env LABEL_STUDIO_API_KEY",
+    }
+    assert data["database_url"]["value"] == "postgresql+psycopg://me:***@db/annotate"
+    assert data["hf_endpoint"] == {"value": None, "source": "default"}
+
+
+def test_config_show_reports_where_values_came_from():
+    write_toml('label_studio_url = "http://127.0.0.1:9"\n')
+    data = json.loads(invoke("--database-url", "sqlite:///o.db", "config", "show", "--json").stdout)
+    assert data["database_url"]["source"] == "option"
+    assert data["label_studio_url"] == {"value": "http://127.0.0.1:9", "source": "annotate.toml"}

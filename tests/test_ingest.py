@@ -1,0 +1,393 @@
+"""Ingesting post files: formats, validation, bad rows, idempotence, --strict, --json."""
+
+import csv
+import gzip
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from sqlmodel import func, select
+
+from annotate.corpus import ingest_files, post_stats
+from annotate.errors import InputError
+from annotate.store import IngestRun, Post, open_store
+from tests.cli import invoke
+
+POSTS = [
+    {
+        "post_id": "wb-1",
+        "text": "#华兴银行# 内部人士透露：华兴银行明天暂停取款，赶紧去取钱！！😱 http://t.cn/A6xYz12",
+        "platform": "Weibo",
+        "account_id": "acc-1",
+        "created_at": "2024-05-01T10:00:00+08:00",
+        "likes": 120,
+        "reposts": 45,
+        "true_labels": ["fabricated_rumour", "incitement"],
+    },
+    {
+        "post_id": "wb-2",
+        "text": "央行今日宣布下调存款准备金率0.25个百分点，释放长期资金约5000亿元。",
+        "platform": "weibo",
+        "created_at": "2024-05-02 09:30:00",
+        "comments": "7",
+    },
+    {
+        "post_id": 3,
+        "text": "Guaranteed 30% monthly returns! Join our VIP insider group @StockGuru",
+        "platform": "wechat",
+        "created_at": 1714600000,
+        "lang": "en",
+    },
+]
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("ANNOTATE_WORKSPACE", "ANNOTATE_DATABASE_URL", "ANNOTATE_EXPORTS"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def store(database_url):
+    store = open_store(database_url)
+    yield store
+    store.dispose()
+
+
+def write_jsonl(path, rows, *, newline="\n", bom=False):
+    data = newline.join(
+        row if isinstance(row, str) else json.dumps(row, ensure_ascii=False) for row in rows
+    )
+    raw = data.encode() + newline.encode()
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + raw)
+    return path
+
+
+def write_csv(path, rows, *, encoding="utf-8", newline="\n"):
+    fields = sorted({key for row in rows for key in row})
+    with path.open("w", encoding=encoding, newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, lineterminator=newline)
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: "|".join(v) if isinstance(v, list) else v for k, v in row.items()})
+    return path
+
+
+def count_posts(store):
+    with store.session() as session:
+        return session.exec(select(func.count()).select_from(Post)).one()
+
+
+# ------------------------------------------------------------------ on both databases
+
+
+def test_ingest_stores_validated_posts(store, tmp_path):
+    report = ingest_files(store, [write_jsonl(tmp_path / "p.jsonl", POSTS)])
+    assert report.counts() == {"read": 3, "inserted": 3, "duplicates": 0, "rejected": 0}
+    with store.session() as session:
+        posts = {post.post_id: post for post in session.exec(select(Post))}
+    first = posts["wb-1"]
+    assert first.text == POSTS[0]["text"]
+    assert first.platform == "weibo"
+    assert first.lang == "zh"
+    assert first.created_at.replace(tzinfo=None).isoformat() == "2024-05-01T02:00:00"
+    assert (first.likes, first.reposts, first.comments) == (120, 45, None)
+    assert first.meta == {"true_labels": ["fabricated_rumour", "incitement"]}
+    assert posts["wb-2"].comments == 7
+    assert posts["3"].lang == "en"
+    assert posts["3"].created_at.replace(tzinfo=None).isoformat() == "2024-05-01T21:46:40"
+
+
+def test_reingesting_inserts_nothing_and_counts_duplicates(store, tmp_path):
+    path = write_jsonl(tmp_path / "p.jsonl", POSTS)
+    ingest_files(store, [path])
+    again = ingest_files(store, [path])
+    assert again.counts() == {"read": 3, "inserted": 0, "duplicates": 3, "rejected": 0}
+    assert count_posts(store) == 3
+    # Another source is another id space.
+    assert ingest_files(store, [path], source="mirror").inserted == 3
+
+
+def test_repeated_id_within_a_file_is_a_duplicate(store, tmp_path):
+    rows = [POSTS[0], {**POSTS[0], "text": "改过的文字"}, POSTS[1]]
+    report = ingest_files(store, [write_jsonl(tmp_path / "p.jsonl", rows)])
+    assert (report.inserted, report.duplicates) == (2, 1)
+
+
+def test_identical_text_under_other_ids_forms_a_duplicate_group(store, tmp_path):
+    rows = [
+        {"post_id": "a", "text": "华兴银行要倒闭了，快取钱！"},
+        {"post_id": "b", "text": "华兴银行要倒闭了，快取钱！ "},
+        {"post_id": "c", "text": "华兴银行要倒闭了，快取钱！"},
+        {"post_id": "d", "text": "完全不同的内容"},
+    ]
+    report = ingest_files(store, [write_jsonl(tmp_path / "p.jsonl", rows)])
+    assert report.inserted == 4
+    assert report.same_text == 2
+    stats = post_stats(store)
+    assert stats["duplicate_text_groups"] == 1
+    assert stats["posts_in_duplicate_text_groups"] == 3
+    with store.session() as session:
+        hashes = {p.post_id: p.text_hash for p in session.exec(select(Post))}
+    assert hashes["a"] == hashes["b"] == hashes["c"] != hashes["d"]
+
+
+def test_strict_stops_at_first_bad_row_and_stores_nothing(store, tmp_path):
+    good = write_jsonl(tmp_path / "good.jsonl", POSTS)
+    rows = [{"post_id": f"x{i}", "text": f"帖子 {i}"} for i in range(12_000)]
+    rows.insert(11_000, {"post_id": "bad"})
+    bad = write_jsonl(tmp_path / "bad.jsonl", rows)
+    with pytest.raises(InputError, match=r"bad\.jsonl:11001: missing 'text'"):
+        ingest_files(store, [good, bad], strict=True)
+    assert count_posts(store) == 0
+    with store.session() as session:
+        assert session.exec(select(func.count()).select_from(IngestRun)).one() == 0
+
+
+def test_non_strict_run_records_itself(store, tmp_path):
+    path = write_jsonl(tmp_path / "p.jsonl", [*POSTS, "{broken"])
+    report = ingest_files(store, [path], source="weibo")
+    with store.session() as session:
+        run = session.get(IngestRun, report.run_id)
+    assert (run.status, run.source, run.read, run.inserted, run.rejected) == (
+        "done",
+        "weibo",
+        4,
+        3,
+        1,
+    )
+
+
+# -------------------------------------------------------------------------- formats
+
+
+def test_csv_with_bom_and_crlf(store, tmp_path):
+    path = write_csv(tmp_path / "p.csv", POSTS, encoding="utf-8-sig", newline="\r\n")
+    report = ingest_files(store, [path])
+    assert report.counts()["inserted"] == 3
+    with store.session() as session:
+        post = session.exec(select(Post).where(Post.post_id == "wb-1")).one()
+    assert post.text == POSTS[0]["text"]
+    assert post.likes == 120
+    assert post.meta == {"true_labels": "fabricated_rumour|incitement"}
+
+
+def test_csv_multiline_text_keeps_line_numbers(store, tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text('post_id,text\n1,"第一行\n第二行"\n2,\n3,ok\n', encoding="utf-8")
+    rejects = []
+    report = ingest_files(store, [path], on_reject=rejects.append)
+    assert report.inserted == 2
+    assert [str(r) for r in rejects] == [f"{path}:4: missing 'text' (the post text)"]
+
+
+def test_jsonl_with_bom_crlf_and_gzip(store, tmp_path):
+    plain = write_jsonl(tmp_path / "p.jsonl", POSTS, newline="\r\n", bom=True)
+    assert ingest_files(store, [plain]).inserted == 3
+    packed = tmp_path / "q.jsonl.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert ingest_files(store, [packed], source="gz").inserted == 3
+
+
+def test_parquet(store, tmp_path):
+    path = tmp_path / "p.parquet"
+    table = pa.Table.from_pylist(
+        [{"post_id": str(row["post_id"]), "text": row["text"], "likes": 5} for row in POSTS]
+    )
+    pq.write_table(table, path, row_group_size=2)
+    report = ingest_files(store, [path])
+    assert report.counts() == {"read": 3, "inserted": 3, "duplicates": 0, "rejected": 0}
+
+
+def test_saved_hugging_face_dataset_folder(store, tmp_path):
+    import datasets
+
+    rows = [
+        {"id": f"h{i}", "content": f"第{i}条财经快讯：股市收涨", "platform": "douyin"}
+        for i in range(5)
+    ]
+    dataset = datasets.DatasetDict(
+        {
+            "train": datasets.Dataset.from_list(rows[:3]),
+            "test": datasets.Dataset.from_list(rows[3:]),
+        }
+    )
+    dataset.save_to_disk(str(tmp_path / "saved"))
+    report = ingest_files(store, [tmp_path / "saved"], id_field="id", text_field="content")
+    assert report.inserted == 5
+    with store.session() as session:
+        assert {p.platform for p in session.exec(select(Post))} == {"douyin"}
+
+
+# ------------------------------------------------------------------------ bad input
+
+
+BAD_ROWS = [
+    ("{not json", "invalid JSON"),
+    ('["a", "list"]', "expected a JSON object, found an array"),
+    ({"text": "没有编号"}, "missing 'post_id' (the post id)"),
+    ({"post_id": "n1"}, "missing 'text' (the post text)"),
+    ({"post_id": "n2", "text": "   \u200b "}, "'text' (the post text) is empty"),
+    ({"post_id": "n3", "text": 42}, "'text' must be a string, found int"),
+    ({"post_id": ["x"], "text": "ok"}, "'post_id' must be a string or an integer, found an array"),
+    ({"post_id": "n4", "text": "ok", "likes": -3}, "'likes' must be a non-negative integer"),
+    (
+        {"post_id": "n5", "text": "ok", "reposts": "many"},
+        "'reposts' must be a non-negative integer",
+    ),
+    ({"post_id": "n6", "text": "ok", "created_at": "yesterday"}, "'created_at' is not an ISO 8601"),
+    ({"post_id": "n7", "text": "ok", "platform": {"a": 1}}, "'platform' must be a string"),
+]
+
+
+def test_each_bad_row_is_rejected_with_file_and_line(store, tmp_path):
+    lines = [json.dumps(POSTS[0], ensure_ascii=False)]
+    for row, _ in BAD_ROWS:
+        lines.append(row if isinstance(row, str) else json.dumps(row, ensure_ascii=False))
+    path = tmp_path / "bad.jsonl"
+    raw = ("\n".join(lines) + "\n").encode()
+    raw += b'{"post_id": "n8", "text": "\xff\xfe broken bytes"}\n'
+    path.write_bytes(raw)
+    rejects = []
+    report = ingest_files(store, [path], on_reject=rejects.append, rejects_dir=tmp_path / "rej")
+    assert report.counts() == {
+        "read": len(BAD_ROWS) + 2,
+        "inserted": 1,
+        "duplicates": 0,
+        "rejected": len(BAD_ROWS) + 1,
+    }
+    for index, (_, reason) in enumerate(BAD_ROWS):
+        assert str(rejects[index]).startswith(f"{path}:{index + 2}: {reason}")
+    assert str(rejects[-1]).startswith(f"{path}:{len(BAD_ROWS) + 2}: undecodable bytes")
+    written = [
+        json.loads(line) for line in Path(report.rejects_file).read_text("utf-8").splitlines()
+    ]
+    assert [(item["line"], item["reason"]) for item in written] == [
+        (item.line, item.reason) for item in rejects
+    ]
+    assert count_posts(store) == 1
+
+
+def test_empty_file_is_an_error(store, tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_bytes(b"")
+    with pytest.raises(InputError, match="empty"):
+        ingest_files(store, [empty])
+    blank = tmp_path / "blank.jsonl"
+    blank.write_text("\n\n  \n")
+    with pytest.raises(InputError, match="has no rows"):
+        ingest_files(store, [blank])
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("post_id,text\n")
+    with pytest.raises(InputError, match="has no rows"):
+        ingest_files(store, [header_only])
+
+
+def test_gbk_csv_suggests_the_encoding(store, tmp_path):
+    path = write_csv(tmp_path / "gbk.csv", POSTS[1:], encoding="gbk")
+    with pytest.raises(InputError, match="--encoding gbk"):
+        ingest_files(store, [path])
+    assert count_posts(store) == 0
+    assert ingest_files(store, [path], encoding="gbk").inserted == 2
+    with store.session() as session:
+        assert (
+            session.exec(select(Post.text).where(Post.post_id == "wb-2")).one() == POSTS[1]["text"]
+        )
+
+
+def test_unknown_format_and_json_array_are_refused(store, tmp_path):
+    (tmp_path / "p.xlsx").write_bytes(b"PK")
+    with pytest.raises(InputError, match=r"unknown file type '\.xlsx'"):
+        ingest_files(store, [tmp_path / "p.xlsx"])
+    (tmp_path / "p.json").write_text(json.dumps(POSTS))
+    with pytest.raises(InputError, match="JSON array"):
+        ingest_files(store, [tmp_path / "p.json"])
+    with pytest.raises(InputError, match="does not exist"):
+        ingest_files(store, [tmp_path / "missing.jsonl"])
+
+
+def test_files_are_checked_before_anything_is_stored(store, tmp_path):
+    good = write_jsonl(tmp_path / "good.jsonl", POSTS)
+    (tmp_path / "empty.csv").write_bytes(b"")
+    with pytest.raises(InputError):
+        ingest_files(store, [good, tmp_path / "empty.csv"])
+    assert count_posts(store) == 0
+
+
+def test_csv_row_with_wrong_field_count_is_rejected(store, tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text("post_id,text\n1,ok\n2,too,many\n", encoding="utf-8")
+    rejects = []
+    ingest_files(store, [path], on_reject=rejects.append)
+    assert [str(r) for r in rejects] == [f"{path}:3: expected 2 fields, found 3"]
+
+
+def test_every_row_rejected_is_an_error(store, tmp_path):
+    path = write_jsonl(tmp_path / "p.jsonl", ["{x", "{y"])
+    with pytest.raises(InputError, match="Every row was rejected"):
+        ingest_files(store, [path])
+
+
+# ------------------------------------------------------------------------------ CLI
+
+
+def test_cli_json_output_and_idempotence(workdir):
+    write_jsonl(workdir / "p.jsonl", POSTS)
+    first = invoke("ingest", "p.jsonl", "--json")
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout) == {"read": 3, "inserted": 3, "duplicates": 0, "rejected": 0}
+    assert "Created workspace .annotate/" in first.stderr
+    second = invoke("ingest", "p.jsonl", "--json")
+    assert json.loads(second.stdout) == {"read": 3, "inserted": 0, "duplicates": 3, "rejected": 0}
+    assert "Created workspace" not in second.stderr
+
+
+def test_cli_reports_bad_rows_on_stderr_and_in_exports_rejects(workdir):
+    write_jsonl(workdir / "p.jsonl", [*POSTS, "{oops", {"post_id": "z"}])
+    result = invoke("ingest", "p.jsonl", "--json")
+    assert result.exit_code == 0
+    assert "p.jsonl:4: invalid JSON" in result.stderr
+    assert "p.jsonl:5: missing 'text'" in result.stderr
+    assert json.loads(result.stdout)["rejected"] == 2
+    files = list((workdir / "exports" / "rejects").glob("*.jsonl"))
+    assert len(files) == 1
+    assert len(files[0].read_text().splitlines()) == 2
+
+
+def test_cli_strict_exits_non_zero_with_one_sentence(workdir):
+    write_jsonl(workdir / "p.jsonl", [*POSTS, "{oops"])
+    result = invoke("ingest", "p.jsonl", "--strict")
+    assert result.exit_code != 0
+    assert result.stderr.splitlines()[-1].startswith("Error: p.jsonl:4: invalid JSON")
+    assert "Traceback" not in result.output
+    stats = invoke("posts", "stats", "--json")
+    assert json.loads(stats.stdout)["posts"] == 0
+
+
+def test_cli_gbk_error_names_the_fix(workdir):
+    write_csv(workdir / "gbk.csv", POSTS[1:], encoding="gbk")
+    result = invoke("ingest", "gbk.csv")
+    assert result.exit_code != 0
+    assert "gbk.csv:2: the file is not UTF-8" in result.stderr
+    assert "--encoding gbk" in result.stderr
+    assert invoke("ingest", "gbk.csv", "--encoding", "gbk").exit_code == 0
+
+
+def test_cli_empty_file_fails(workdir):
+    (workdir / "e.jsonl").write_bytes(b"")
+    result = invoke("ingest", "e.jsonl")
+    assert result.exit_code != 0
+    assert "e.jsonl is empty" in result.stderr
+
+
+def test_cli_field_mapping(workdir):
+    write_jsonl(workdir / "p.jsonl", [{"mid": "m1", "content": "股市大涨"}])
+    result = invoke("ingest", "p.jsonl", "--id-field", "mid", "--text-field", "content", "--json")
+    assert json.loads(result.stdout)["inserted"] == 1
+    missing = invoke("ingest", "p.jsonl", "--json", "--source", "other")
+    assert missing.exit_code != 0
+    assert "missing 'text'" in missing.stderr
