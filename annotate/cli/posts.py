@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from annotate.cli._shared import JsonOpt, emit, new_app, state, table
+from annotate.cli._shared import JsonOpt, emit, new_app, say, state, table
 from annotate.corpus import post_stats
 
 app = new_app("posts", help="Look at the posts in the store.")
@@ -21,16 +21,16 @@ def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     data = post_stats(state(ctx).store())
 
     def render(data: dict) -> None:
+        if data["first_post_at"]:
+            say(f"Posts from {data['first_post_at']} to {data['last_post_at']} (UTC).")
         table(
-            "Posts",
+            None,
             ["", "count"],
             [
                 ["posts", data["posts"]],
                 ["accounts", data["accounts"]],
                 ["identical-text groups", data["duplicate_text_groups"]],
                 ["posts in those groups", data["posts_in_duplicate_text_groups"]],
-                ["first post", data["first_post_at"]],
-                ["last post", data["last_post_at"]],
             ],
         )
         for key in ("by_source", "by_platform", "by_lang", "by_month"):

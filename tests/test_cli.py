@@ -1,0 +1,111 @@
+"""The command line as a user meets it: help, version, init, errors."""
+
+import json
+import stat
+
+import pytest
+
+from tests.cli import invoke, run
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("ANNOTATE_WORKSPACE", "ANNOTATE_DATABASE_URL", "ANNOTATE_EXPORTS"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def test_python_dash_m_prints_version_and_help(workdir):
+    from annotate import __version__
+
+    version = run("--version", cwd=workdir)
+    assert version.returncode == 0
+    assert version.stdout.strip() == f"annotate {__version__}"
+    helped = run("--help", cwd=workdir)
+    assert helped.returncode == 0
+    for command in ("init", "ingest", "demo-corpus", "posts", "config", "ls"):
+        assert command in helped.stdout
+    assert not (workdir / ".annotate").exists(), "--help must not create a workspace"
+
+
+def test_every_command_has_help():
+    for args in (
+        ["init"],
+        ["ingest"],
+        ["demo-corpus"],
+        ["posts", "stats"],
+        ["config", "show"],
+        ["ls", "serve"],
+    ):
+        result = invoke(*args, "--help")
+        assert result.exit_code == 0, args
+        assert "Usage: annotate" in result.stdout
+
+
+def test_init_creates_the_workspace_once(workdir):
+    first = invoke("init", "--json")
+    assert first.exit_code == 0, first.output
+    data = json.loads(first.stdout)
+    assert data["created"] is True
+    assert data["database"] == "sqlite:///.annotate/annotate.db"
+    secret = workdir / ".annotate" / "secret.key"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert (workdir / ".annotate" / "annotate.toml").exists()
+    assert (workdir / ".annotate" / "annotate.db").exists()
+    key = secret.read_text()
+    again = invoke("init", "--json")
+    assert json.loads(again.stdout)["created"] is False
+    assert secret.read_text() == key
+
+
+def test_user_error_is_one_line_without_traceback(workdir):
+    result = run("ingest", "missing.jsonl", cwd=workdir)
+    assert result.returncode != 0
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert error_lines == ["Error: missing.jsonl does not exist."]
+    assert "Traceback" not in result.stderr
+
+
+def test_verbose_adds_the_traceback(workdir):
+    result = run("--verbose", "ingest", "missing.jsonl", cwd=workdir)
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr
+    assert "Error: missing.jsonl does not exist." in result.stderr
+
+
+def test_bad_database_url_is_a_clear_error(workdir):
+    result = invoke("--database-url", "postgresql+psycopg://u:hunter2@127.0.0.1:1/x", "init")
+    assert result.exit_code != 0
+    assert "Cannot open the database" in result.stderr
+    assert "hunter2" not in result.output
+
+
+def test_bad_settings_file_is_a_clear_error(workdir):
+    (workdir / ".annotate").mkdir()
+    (workdir / ".annotate" / "annotate.toml").write_text("label_studio_url = [\n")
+    result = invoke("config", "show")
+    assert result.exit_code != 0
+    assert result.stderr.startswith("Error: .annotate/annotate.toml: not valid TOML")
+
+
+def test_demo_corpus_command_writes_the_requested_posts(workdir):
+    result = invoke("demo-corpus", "--size", "50", "--seed", "3", "--out", "d.jsonl", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"posts": 50, "seed": 3, "out": "d.jsonl"}
+    lines = (workdir / "d.jsonl").read_text().splitlines()
+    assert len(lines) == 50
+    assert invoke("demo-corpus", "--size", "5", "--out", "d.xlsx").exit_code != 0
+
+
+def test_posts_stats_after_demo_ingest(workdir):
+    invoke("demo-corpus", "--size", "300", "--out", "d.jsonl")
+    assert invoke("ingest", "d.jsonl", "--source", "demo").exit_code == 0
+    stats = json.loads(invoke("posts", "stats", "--json").stdout)
+    assert stats["posts"] == 300
+    assert stats["by_source"] == {"demo": 300}
+    assert set(stats["by_lang"]) <= {"zh", "en", "other"}
+    assert sum(stats["by_platform"].values()) == 300
+    human = invoke("posts", "stats")
+    assert human.exit_code == 0
+    assert "300" in human.stdout
