@@ -391,3 +391,14 @@ def test_cli_field_mapping(workdir):
     missing = invoke("ingest", "p.jsonl", "--json", "--source", "other")
     assert missing.exit_code != 0
     assert "missing 'text'" in missing.stderr
+
+
+def test_csv_row_with_undecodable_bytes_is_rejected_alone(store, tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_bytes(
+        "post_id,text\n1,央行降准\n".encode() + b"2,broken \xff\xfe bytes\n" + b"3,fine\n"
+    )
+    rejects = []
+    report = ingest_files(store, [path], on_reject=rejects.append)
+    assert report.inserted == 2
+    assert [str(r) for r in rejects] == [f"{path}:3: undecodable bytes (not utf-8)"]
