@@ -5,6 +5,8 @@ Usage:
     annotate demo-corpus --size 5000 --out exports/demo/posts.jsonl
     annotate ingest exports/demo/posts.jsonl --source demo
     annotate posts stats --json
+    annotate taxonomy validate
+    annotate project create round-1 --annotators-per-task 3 --overlap 0.2
     annotate config show
     annotate ls serve --port 8080
 """
@@ -17,7 +19,7 @@ from typing import Annotated
 import typer
 
 from annotate import __version__
-from annotate.cli import demo, ingest, ls, posts, workspace
+from annotate.cli import demo, ingest, ls, posts, project, taxonomy, workspace
 from annotate.cli._shared import AppState, new_app, state
 
 app = new_app(
@@ -76,6 +78,8 @@ workspace.register(app)
 ingest.register(app)
 demo.register(app)
 app.add_typer(posts.app)
+app.add_typer(taxonomy.app)
+app.add_typer(project.app)
 app.add_typer(workspace.config_app)
 app.add_typer(ls.app)
 

@@ -9,6 +9,8 @@ Usage:
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from annotate.cli._shared import JsonOpt, emit, new_app, say, state, table
@@ -22,6 +24,7 @@ from annotate.config import (
     setting_sources,
 )
 from annotate.store import open_store, schema_head
+from annotate.taxonomy import copy_label_config
 
 config_app = new_app("config", help="Show the effective settings.")
 
@@ -31,7 +34,8 @@ def register(app: typer.Typer) -> None:
 
 
 def init(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Create the workspace: settings file, pseudonymisation secret and a migrated database.
+    """Create the workspace: settings, pseudonymisation secret, a migrated database, and
+    label_config/ (taxonomy, guidelines) to edit in the current folder.
 
     Safe to run again: nothing that exists is overwritten.
     """
@@ -40,12 +44,14 @@ def init(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     created = ensure_workspace(settings)
     store = open_store(settings.effective_database_url)
     store.dispose()
+    copied = copy_label_config(Path("label_config"))
     result = {
         "workspace": str(settings.workspace),
         "created": created,
         "config": str(settings.workspace / CONFIG_FILE),
         "database": mask_url(settings.effective_database_url),
         "schema": schema_head(),
+        "label_config": [str(path) for path in copied],
     }
 
     def render(data: dict) -> None:
@@ -54,6 +60,8 @@ def init(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         say(f"  settings  {data['config']}")
         say(f"  database  {data['database']} (schema {data['schema']})")
         say(f"  secret    {settings.workspace / SECRET_FILE} (mode 0600)")
+        for path in data["label_config"]:
+            say(f"  copied    {path} (edit it; this copy wins over the packaged one)")
 
     emit(result, as_json, render)
 
