@@ -7,7 +7,8 @@ Servers are started once per test session, on first use, and stopped at the end:
 - `database_url`: runs a test once on SQLite and once on a fresh PostgreSQL database.
 
 To reuse servers you already run (faster while developing), set
-`ANNOTATE_TEST_LS_URL` + `ANNOTATE_TEST_LS_TOKEN` and/or `ANNOTATE_TEST_PG_URL`
+`ANNOTATE_TEST_LS_URL` + `ANNOTATE_TEST_LS_TOKEN` (+ `ANNOTATE_TEST_LS_PASSWORD` for browser
+tests) and/or `ANNOTATE_TEST_PG_URL`
 (a SQLAlchemy URL of a role that may create databases).
 
 A server that cannot start is an error, never a skip: missing servers must not pass silently.
@@ -34,6 +35,8 @@ class ExternalLabelStudio:
 
     url: str
     token: str = field(repr=False)
+    username: str = "admin@example.com"
+    password: str | None = field(default=None, repr=False)  # for browser tests
 
 
 # -- Label Studio ------------------------------------------------------------------------------
@@ -49,7 +52,12 @@ def label_studio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
             raise RuntimeError(
                 "Set both ANNOTATE_TEST_LS_URL and ANNOTATE_TEST_LS_TOKEN, or neither."
             )
-        yield ExternalLabelStudio(url=url.rstrip("/"), token=token)  # not ours: never stopped
+        yield ExternalLabelStudio(  # not ours: never stopped
+            url=url.rstrip("/"),
+            token=token,
+            username=os.environ.get("ANNOTATE_TEST_LS_USERNAME", "admin@example.com"),
+            password=os.environ.get("ANNOTATE_TEST_LS_PASSWORD"),
+        )
         return
     server = start_label_studio(data_dir=tmp_path_factory.mktemp("label-studio"))  # waits
     try:

@@ -11,6 +11,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -20,10 +21,19 @@ from typer.core import TyperGroup
 
 from annotate.config import Settings, Workspace, ensure_workspace, load_settings
 from annotate.errors import AnnotateError
+from annotate.labelstudio import LabelStudioConnection, connect
 from annotate.store import Store, open_store
 
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print machine-readable JSON on stdout instead of tables.")
+]
+TaxonomyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--taxonomy",
+        help="Taxonomy file.",
+        show_default="label_config/taxonomy.yaml here, else the packaged default",
+    ),
 ]
 
 stdout = Console(highlight=False)
@@ -32,7 +42,7 @@ stderr = Console(stderr=True, highlight=False)
 
 def say(message: str) -> None:
     """A progress or status line for people, on stderr (stdout stays clean for --json)."""
-    stderr.print(message, markup=False)
+    stderr.print(message, markup=False, soft_wrap=True)
 
 
 @dataclass
@@ -60,6 +70,10 @@ class AppState:
         if self._store is None:
             self._store = open_store(self.workspace().database_url)
         return self._store
+
+    def connection(self) -> LabelStudioConnection:
+        """Label Studio from LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY (or annotate.toml)."""
+        return connect(self.settings)
 
     def close(self) -> None:
         if self._store is not None:
