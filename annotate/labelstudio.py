@@ -7,10 +7,12 @@ one :class:`LabelStudioError` sentence naming the server (never the key).
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -117,6 +119,107 @@ class LabelStudioConnection:
     def whoami(self) -> dict[str, Any]:
         return _as_dict(self.call("say who the API key belongs to", self.client.users.whoami))
 
+    def users(self) -> dict[int, dict[str, Any]]:
+        """Every user the key can see, by id (for annotators' emails)."""
+        users = self.call("list users", self.client.users.list)
+        return {user.id: _as_dict(user) for user in users}
+
+    # ----------------------------------------------------------------------------- tasks
+
+    def _request(self, what: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """A raw API request through the SDK's authenticated client (same retries, errors)."""
+
+        def send() -> httpx.Response:
+            response = self.client._client_wrapper.httpx_client.request(
+                path, method=method, **kwargs
+            )
+            if response.status_code >= 400:
+                try:
+                    body = response.json()
+                except ValueError:
+                    body = response.text[:500]
+                raise ApiError(
+                    status_code=response.status_code, headers=dict(response.headers), body=body
+                )
+            return response
+
+        return self.call(what, send, idempotent=method == "GET")
+
+    def import_tasks(self, project_id: int, tasks: list[dict[str, Any]]) -> list[int]:
+        """Create tasks in one request; returns their ids in the order given."""
+        response = self._request(
+            f"import {len(tasks)} tasks into project {project_id}",
+            "POST",
+            f"api/projects/{project_id}/import",
+            params={"return_task_ids": "true"},
+            json=tasks,
+        )
+        ids = response.json().get("task_ids")
+        if ids is None or len(ids) != len(tasks):
+            raise LabelStudioError(
+                f"Label Studio at {self.url} did not return the ids of the imported tasks."
+            )
+        return ids
+
+    def task_ids(
+        self, project_id: int, updated_after: datetime | None = None, page_size: int = 5000
+    ) -> list[tuple[int, datetime, dict[str, Any]]]:
+        """``(id, updated_at, data)`` of the project's tasks, optionally only those changed
+        after a moment (Label Studio's data-manager filter on ``updated_at``)."""
+        params: dict[str, Any] = {
+            "project": project_id,
+            "fields": "all" if updated_after is None else "task_only",
+            "page_size": page_size,
+            "include": "id,updated_at,data",
+        }
+        if updated_after is not None:
+            value = updated_after.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            params["query"] = json.dumps(
+                {
+                    "filters": {
+                        "conjunction": "and",
+                        "items": [
+                            {
+                                "filter": "filter:tasks:updated_at",
+                                "operator": "greater",
+                                "type": "Datetime",
+                                "value": value,
+                            }
+                        ],
+                    }
+                }
+            )
+        found: list[tuple[int, datetime, dict[str, Any]]] = []
+        page = 1
+        while True:
+            response = self._request(
+                f"list the tasks of project {project_id}",
+                "GET",
+                "api/tasks",
+                params={**params, "page": page},
+            )
+            tasks = response.json().get("tasks", [])
+            for task in tasks:
+                found.append((task["id"], parse_time(task["updated_at"]), task.get("data") or {}))
+            if len(tasks) < page_size:
+                return found
+            page += 1
+
+    def export(self, project_id: int, task_ids: list[int] | None = None) -> list[dict[str, Any]]:
+        """Tasks with their annotations through the JSON export endpoint (much faster than
+        paging the tasks API); tasks without annotations are included too."""
+        params: dict[str, Any] = {"exportType": "JSON", "download_all_tasks": "true"}
+        if task_ids is not None:
+            params["ids[]"] = task_ids
+        response = self._request(
+            f"export project {project_id}",
+            "GET",
+            f"api/projects/{project_id}/export",
+            params=params,
+            request_options={"timeout_in_seconds": 900},
+        )
+        return response.json()
+
 
 def connect(settings: Settings, retry: Retry | None = None) -> LabelStudioConnection:
     """A connection from the settings (``LABEL_STUDIO_URL``, ``LABEL_STUDIO_API_KEY``)."""
@@ -138,8 +241,16 @@ def connect(settings: Settings, retry: Retry | None = None) -> LabelStudioConnec
 
 def connect_to(url: str, api_key: str, retry: Retry | None = None) -> LabelStudioConnection:
     url = url.rstrip("/")
-    client = LabelStudio(base_url=url, api_key=api_key, timeout=60)
+    # The SDK's own retries are off: Retry above is the one policy.
+    client = LabelStudio(base_url=url, api_key=api_key, timeout=120, max_retries=0)
     return LabelStudioConnection(url=url, client=client, retry=retry or Retry())
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """Label Studio's ISO times (``...Z``) as aware datetimes."""
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _as_dict(model: Any) -> dict[str, Any]:

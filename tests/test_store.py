@@ -147,3 +147,29 @@ def test_bad_database_urls_are_one_clear_error(tmp_path):
         ConfigError, match=r"Cannot open the database postgresql\+psycopg://u:\*\*\*@"
     ):
         open_store("postgresql+psycopg://u:secretpw@127.0.0.1:1/db?connect_timeout=2")
+
+
+def test_workspace_at_an_earlier_revision_upgrades_in_place_keeping_its_data(database_url):
+    from alembic import command
+
+    from annotate.store import alembic_config
+
+    engine = create_store_engine(database_url)
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0001")
+        connection.execute(
+            text(
+                "INSERT INTO posts (source, post_id, text, text_hash, lang, ingested_at) "
+                "VALUES ('s', '1', '央行降准', 'h', 'zh', CURRENT_TIMESTAMP)"
+            )
+        )
+    engine.dispose()
+    store = open_store(database_url)
+    with store.engine.connect() as connection:
+        assert MigrationContext.configure(connection).get_current_revision() == schema_head()
+    assert {"gold_items", "pull_runs"} <= set(inspect(store.engine).get_table_names())
+    with store.session() as session:
+        assert session.exec(select(Post)).one().text == "央行降准"
+    store.dispose()

@@ -19,7 +19,7 @@ from typing import Annotated
 import typer
 
 from annotate import __version__
-from annotate.cli import demo, ingest, ls, posts, project, taxonomy, workspace
+from annotate.cli import demo, ingest, loop, ls, posts, project, taxonomy, workspace
 from annotate.cli._shared import AppState, new_app, state
 
 app = new_app(
@@ -77,6 +77,7 @@ def root(
 workspace.register(app)
 ingest.register(app)
 demo.register(app)
+loop.register(app)
 app.add_typer(posts.app)
 app.add_typer(taxonomy.app)
 app.add_typer(project.app)

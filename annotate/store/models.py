@@ -120,6 +120,8 @@ class Project(SQLModel, table=True):
     overlap: float | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     last_pull_at: datetime | None = _when()
+    #: Label Studio's own time of the newest task change the last successful pull saw.
+    pull_watermark: datetime | None = _when()
 
 
 class Batch(SQLModel, table=True):
@@ -149,6 +151,7 @@ class Task(SQLModel, table=True):
     ls_task_id: int | None = Field(default=None, index=True)
     is_gold: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    pushed_at: datetime | None = _when()
 
 
 class Annotator(SQLModel, table=True):
@@ -179,6 +182,35 @@ class Annotation(SQLModel, table=True):
     ls_updated_at: datetime | None = _when()
     deleted_at: datetime | None = _when()
     pulled_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    #: What the mapping repaired or could not take, and the taxonomy rules the labels break.
+    problems: list[str] | None = _json()
+
+
+class GoldItem(SQLModel, table=True):
+    """A post with a known answer, mixed into batches to check annotators."""
+
+    __tablename__ = "gold_items"
+
+    id: int | None = Field(default=None, primary_key=True)
+    post_pk: int = Field(foreign_key="posts.id", unique=True)
+    labels: dict[str, Any] | None = _json()
+    origin: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class PullRun(SQLModel, table=True):
+    """One successful ``annotate pull`` of a project: when, how, and what changed."""
+
+    __tablename__ = "pull_runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    full: bool = False
+    started_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    finished_at: datetime | None = _when()
+    watermark: datetime | None = _when()
+    tasks: int = 0
+    counts: dict[str, Any] | None = _json()
 
 
 class Adjudication(SQLModel, table=True):

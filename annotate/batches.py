@@ -1,0 +1,254 @@
+"""Batches: recording a sample in the store and pushing its tasks to Label Studio.
+
+A batch is recorded first (one transaction: the batch row and one task row per post, without
+a Label Studio id). Pushing then imports the tasks that have no Label Studio id yet, in chunks,
+and writes each chunk's ids back as soon as Label Studio returns them. If a push is
+interrupted, rerunning it first reconciles with the tasks already in the project (by source
+and post id) and then imports only what is missing, so a post never becomes two tasks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlmodel import Session, select
+
+from annotate.errors import AnnotateError
+from annotate.labelstudio import LabelStudioConnection
+from annotate.store import Batch, Post, Project, Store, Task
+from annotate.store.models import utcnow
+
+CHUNK_SIZE = 500
+#: The only post fields a task carries. Never meta: it holds hidden fields such as the demo
+#: corpus's true_labels, which must not reach annotators.
+TASK_FIELDS = ("text", "platform", "created_at", "account", "post_id", "source", "batch_id")
+
+
+@dataclass
+class PushReport:
+    project: str
+    pushed: int = 0
+    reconciled: int = 0
+    chunks: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class RecordedBatch:
+    batch_id: int
+    project: str
+    tasks: int
+    gold: int
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def project_by_name(session: Session, name: str) -> Project:
+    from annotate.projects import get_project
+
+    return get_project(session, name)
+
+
+def record_batch(
+    store: Store,
+    project_name: str,
+    *,
+    strategy: str,
+    params: dict[str, Any],
+    seed: int | None,
+    post_pks: Sequence[int],
+    gold_pks: Sequence[int] = (),
+) -> RecordedBatch:
+    """Record a batch and its tasks (no Label Studio ids yet) in one transaction.
+
+    Posts that already are tasks of the project are refused: each post is at most one task
+    per project.
+    """
+    all_pks = [*post_pks, *gold_pks]
+    if len(set(all_pks)) != len(all_pks):
+        raise AnnotateError("A batch lists the same post twice.")
+    if not all_pks:
+        raise AnnotateError("The batch is empty: no post matched.", hint="Loosen --where.")
+    with store.transaction() as session:
+        project = project_by_name(session, project_name)
+        taken = set(
+            session.exec(
+                select(Task.post_pk).where(Task.project_id == project.id, Task.post_pk.in_(all_pks))
+            )
+        )
+        if taken:
+            raise AnnotateError(
+                f"{len(taken)} of these posts are already tasks of project {project_name!r}."
+            )
+        post_ids = {
+            pk: post_id
+            for pk, post_id in session.exec(
+                select(Post.id, Post.post_id).where(Post.id.in_(all_pks))
+            )
+        }
+        batch = Batch(
+            project_id=project.id,
+            strategy=strategy,
+            params={
+                **params,
+                "post_ids": [post_ids[pk] for pk in post_pks],
+                "gold_post_ids": [post_ids[pk] for pk in gold_pks],
+            },
+            seed=seed,
+            size=len(all_pks),
+        )
+        session.add(batch)
+        session.flush()
+        now = utcnow()
+        gold = set(gold_pks)
+        session.add_all(
+            Task(
+                project_id=project.id,
+                post_pk=pk,
+                batch_id=batch.id,
+                is_gold=pk in gold,
+                created_at=now,
+            )
+            for pk in all_pks
+        )
+        return RecordedBatch(
+            batch_id=batch.id,
+            project=project_name,
+            tasks=len(all_pks),
+            gold=len(gold_pks),
+            params=batch.params,
+        )
+
+
+def task_data(post: Post, batch_id: int | None, include_account_id: bool = False) -> dict:
+    """What annotators see of a post: text and display metadata, never hidden fields."""
+    meta = post.meta or {}
+    account = str(meta.get("account_name") or "")
+    if include_account_id and post.account_id:
+        account = f"{account} ({post.account_id})" if account else post.account_id
+    created = ""
+    if post.created_at is not None:
+        moment = post.created_at
+        if moment.tzinfo is None:  # SQLite hands back the stored UTC time without its zone
+            moment = moment.replace(tzinfo=UTC)
+        created = moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    data = {
+        "text": post.text,
+        "platform": post.platform or "",
+        "created_at": created,
+        "account": account,
+        "post_id": post.post_id,
+        "source": post.source,
+        "batch_id": batch_id,
+    }
+    assert tuple(data) == TASK_FIELDS
+    return data
+
+
+def push(
+    store: Store,
+    connection: LabelStudioConnection,
+    project_name: str,
+    *,
+    chunk_size: int = CHUNK_SIZE,
+    include_account_id: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> PushReport:
+    """Import the project's tasks that have no Label Studio id yet, chunk by chunk."""
+    report = PushReport(project=project_name)
+    with store.session() as session:
+        project = project_by_name(session, project_name)
+        project_id, ls_project_id = project.id, project.ls_project_id
+        pending = _pending(session, project_id)
+        mapped = session.exec(
+            select(func.count())
+            .select_from(Task)
+            .where(Task.project_id == project_id, Task.ls_task_id.is_not(None))
+        ).one()
+    if not pending:
+        return report
+    server = connection.get_project(ls_project_id)
+    if int(server.get("task_number") or 0) > mapped:
+        # Label Studio has tasks the store does not know: an earlier push was interrupted
+        # after Label Studio made them. Match them by (source, post_id) before importing.
+        report.reconciled = _reconcile(store, connection, project_id, ls_project_id)
+        with store.session() as session:
+            pending = _pending(session, project_id)
+    total = len(pending)
+    done = 0
+    for start in range(0, total, chunk_size):
+        chunk = pending[start : start + chunk_size]
+        ids = connection.import_tasks(
+            ls_project_id,
+            [task_data(post, task.batch_id, include_account_id) for task, post in chunk],
+        )
+        with store.transaction() as session:
+            now = utcnow()
+            for (task, _), ls_task_id in zip(chunk, ids, strict=True):
+                session.execute(
+                    update(Task)
+                    .where(Task.id == task.id)
+                    .values(ls_task_id=ls_task_id, pushed_at=now)
+                )
+        done += len(chunk)
+        report.pushed += len(chunk)
+        report.chunks += 1
+        if progress is not None:
+            progress(done, total)
+    return report
+
+
+def _pending(session: Session, project_id: int) -> list[tuple[Task, Post]]:
+    rows = session.exec(
+        select(Task, Post)
+        .join(Post, Post.id == Task.post_pk)
+        .where(Task.project_id == project_id, Task.ls_task_id.is_(None))
+        .order_by(Task.id)
+    ).all()
+    for task, post in rows:
+        session.expunge(task)
+        session.expunge(post)
+    return list(rows)
+
+
+def _reconcile(
+    store: Store, connection: LabelStudioConnection, project_id: int, ls_project_id: int
+) -> int:
+    on_server = {
+        (data.get("source"), str(data.get("post_id"))): ls_id
+        for ls_id, _, data in connection.task_ids(ls_project_id)
+        if data.get("post_id") is not None
+    }
+    matched = 0
+    with store.transaction() as session:
+        known = set(
+            session.exec(
+                select(Task.ls_task_id).where(
+                    Task.project_id == project_id, Task.ls_task_id.is_not(None)
+                )
+            )
+        )
+        rows = session.exec(
+            select(Task.id, Post.source, Post.post_id)
+            .join(Post, Post.id == Task.post_pk)
+            .where(Task.project_id == project_id, Task.ls_task_id.is_(None))
+        ).all()
+        now = utcnow()
+        for task_id, source, post_id in rows:
+            ls_task_id = on_server.get((source, post_id))
+            if ls_task_id is not None and ls_task_id not in known:
+                session.execute(
+                    update(Task)
+                    .where(Task.id == task_id)
+                    .values(ls_task_id=ls_task_id, pushed_at=now)
+                )
+                matched += 1
+    return matched

@@ -1,0 +1,309 @@
+"""Pulling annotations from Label Studio into the store.
+
+Annotations are read through the JSON export endpoint (much faster than paging the tasks API)
+and mapped with the taxonomy the project was made under. The store keeps one row per Label
+Studio annotation id: inserted when new, updated when it changed, marked deleted when it
+disappeared. Skipped (cancelled) annotations are kept as skips without labels; drafts are
+ignored.
+
+Incremental by default: Label Studio moves a task's ``updated_at`` whenever one of its
+annotations is created, updated or deleted, so a pull asks only for the tasks changed since the
+newest change the previous pull saw (Label Studio's own clock, so no clock skew), and exports
+just those. ``full=True`` rereads everything. A pull reads everything it needs from Label
+Studio first and then writes in one transaction: a failed pull leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, update
+from sqlmodel import select
+
+from annotate.labelstudio import LabelStudioConnection, parse_time
+from annotate.projects import get_project, stored_taxonomy
+from annotate.store import Annotation, Annotator, Post, Project, PullRun, Store, Task, Taxonomy
+from annotate.store.models import utcnow
+from annotate.taxonomy import Taxonomy as TaxonomySpec
+from annotate.taxonomy import check_rules, labels_from_result
+
+EXPORT_CHUNK = 500  # task ids per export request (they travel in the query string)
+KINDS = ("new", "updated", "deleted", "skipped", "unchanged")
+
+
+@dataclass
+class PullReport:
+    project: str
+    full: bool
+    tasks: int = 0
+    new: int = 0
+    updated: int = 0
+    deleted: int = 0
+    skipped: int = 0
+    unchanged: int = 0
+    with_problems: int = 0
+    unknown_tasks: int = 0
+    by_annotator: dict[str, dict[str, int]] = field(default_factory=dict)
+    watermark: str | None = None
+
+    @property
+    def changed(self) -> int:
+        return self.new + self.updated + self.deleted + self.skipped
+
+    def count(self, annotator: str, kind: str) -> None:
+        setattr(self, kind, getattr(self, kind) + 1)
+        counts = self.by_annotator.setdefault(annotator, dict.fromkeys(KINDS, 0))
+        counts[kind] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "changed": self.changed}
+
+
+def pull(
+    store: Store,
+    connection: LabelStudioConnection,
+    project_name: str,
+    *,
+    pseudonymise: Callable[[str], str],
+    full: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> PullReport:
+    """Bring the store's annotations of a project up to date with Label Studio."""
+    say = progress or (lambda message: None)
+    with store.session() as session:
+        project = get_project(session, project_name)
+        taxonomy = stored_taxonomy(session.get(Taxonomy, project.taxonomy_id))
+        project_id, ls_project_id = project.id, project.ls_project_id
+        watermark = None if full else _aware(project.pull_watermark)
+    full = full or watermark is None
+    report = PullReport(project=project_name, full=full)
+    started = utcnow()
+    if full:
+        say("exporting every task")
+        exported = connection.export(ls_project_id)
+    else:
+        changed = connection.task_ids(ls_project_id, updated_after=watermark)
+        say(f"{len(changed)} tasks changed since the last pull")
+        exported = []
+        ids = [task_id for task_id, _, _ in changed]
+        for start in range(0, len(ids), EXPORT_CHUNK):
+            exported += connection.export(ls_project_id, ids[start : start + EXPORT_CHUNK])
+    report.tasks = len(exported)
+    moments = [parse_time(task.get("updated_at")) for task in exported]
+    newest = max((moment for moment in moments if moment is not None), default=None)
+    new_watermark = max(filter(None, [newest, watermark]), default=None)
+    report.watermark = new_watermark.isoformat() if new_watermark else None
+    users: dict[int, dict[str, Any]] | None = None
+
+    def user(user_id: int) -> dict[str, Any]:
+        nonlocal users
+        if users is None:
+            users = connection.users()
+        return users.get(user_id, {})
+
+    with store.transaction() as session:
+        _apply(session, project_id, taxonomy, exported, full, report, pseudonymise, user)
+        session.add(
+            PullRun(
+                project_id=project_id,
+                full=full,
+                started_at=started,
+                finished_at=utcnow(),
+                watermark=new_watermark,
+                tasks=report.tasks,
+                counts={kind: getattr(report, kind) for kind in KINDS},
+            )
+        )
+        row = session.get(Project, project_id)
+        row.last_pull_at = started
+        row.pull_watermark = new_watermark
+        session.add(row)
+    return report
+
+
+def _apply(
+    session,
+    project_id: int,
+    taxonomy: TaxonomySpec,
+    exported: list[dict[str, Any]],
+    full: bool,
+    report: PullReport,
+    pseudonymise: Callable[[str], str],
+    user: Callable[[int], dict[str, Any]],
+) -> None:
+    ls_ids = [task["id"] for task in exported]
+    tasks = _tasks(session, project_id, ls_ids if not full else None)
+    _adopt_unmapped(session, project_id, exported, tasks)
+    task_ids = [task_id for task_id, _ in tasks.values()]
+    existing: dict[int, Annotation] = {}
+    by_task: dict[int, list[Annotation]] = defaultdict(list)
+    for start in range(0, len(task_ids), 5000):
+        chunk = task_ids[start : start + 5000]
+        for annotation in session.exec(select(Annotation).where(Annotation.task_id.in_(chunk))):
+            existing[annotation.ls_annotation_id] = annotation
+            by_task[annotation.task_id].append(annotation)
+    annotators = {row.ls_user_id: row for row in session.exec(select(Annotator))}
+    now = utcnow()
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    deletions: list[int] = []
+
+    def annotator_for(user_id: int) -> Annotator:
+        row = annotators.get(user_id)
+        if row is None:
+            email = user(user_id).get("email")
+            row = Annotator(
+                ls_user_id=user_id, email=email, pseudonym=pseudonymise(f"ls-user:{user_id}")
+            )
+            session.add(row)
+            session.flush()
+            annotators[user_id] = row
+        return row
+
+    seen_tasks = set()
+    for task in exported:
+        mapped_task = tasks.get(task["id"])
+        if mapped_task is None:
+            report.unknown_tasks += 1
+            continue
+        task_pk, text = mapped_task
+        seen_tasks.add(task_pk)
+        seen = set()
+        for item in task.get("annotations") or []:
+            seen.add(item["id"])
+            annotator = annotator_for(item.get("completed_by"))
+            values = _values(taxonomy, item, text, task_pk, annotator.id, now)
+            if values["problems"]:
+                report.with_problems += 1
+            old = existing.get(item["id"])
+            if old is None:
+                inserts.append(values)
+                report.count(annotator.pseudonym, "skipped" if values["was_cancelled"] else "new")
+            elif old.deleted_at is not None or _changed(old, values):
+                updates.append({"row_id": old.id, **values})
+                kind = "skipped" if values["was_cancelled"] and not old.was_cancelled else "updated"
+                report.count(annotator.pseudonym, kind)
+            else:
+                report.count(annotator.pseudonym, "unchanged")
+        for old in by_task.get(task_pk, []):
+            if old.ls_annotation_id not in seen and old.deleted_at is None:
+                deletions.append(old.id)
+                report.count(_pseudonym(annotators, old.annotator_id), "deleted")
+    if full:
+        # Tasks gone from Label Studio take their annotations with them.
+        for task_pk, annotations in by_task.items():
+            if task_pk in seen_tasks:
+                continue
+            for old in annotations:
+                if old.deleted_at is None:
+                    deletions.append(old.id)
+                    report.count(_pseudonym(annotators, old.annotator_id), "deleted")
+    table = Annotation.__table__
+    if inserts:
+        session.execute(insert(table), inserts)
+    if updates:
+        columns = {key: bindparam(key) for key in updates[0] if key != "row_id"}
+        session.execute(
+            update(table).where(table.c.id == bindparam("row_id")).values(**columns),
+            updates,
+            execution_options={"synchronize_session": False},
+        )
+    if deletions:
+        session.execute(
+            update(table).where(table.c.id.in_(deletions)).values(deleted_at=now),
+            execution_options={"synchronize_session": False},
+        )
+
+
+def _tasks(session, project_id: int, ls_ids: list[int] | None) -> dict[int, tuple[int, str]]:
+    """``{ls_task_id: (task pk, post text)}`` for the project (only ``ls_ids`` when given)."""
+    query = (
+        select(Task.ls_task_id, Task.id, Post.text)
+        .join(Post, Post.id == Task.post_pk)
+        .where(Task.project_id == project_id, Task.ls_task_id.is_not(None))
+    )
+    found: dict[int, tuple[int, str]] = {}
+    if ls_ids is None:
+        for ls_id, task_pk, text in session.exec(query):
+            found[ls_id] = (task_pk, text)
+        return found
+    for start in range(0, len(ls_ids), 5000):
+        chunk = ls_ids[start : start + 5000]
+        for ls_id, task_pk, text in session.exec(query.where(Task.ls_task_id.in_(chunk))):
+            found[ls_id] = (task_pk, text)
+    return found
+
+
+def _adopt_unmapped(session, project_id, exported, tasks) -> None:
+    """Tasks Label Studio has and the store does not (a push interrupted after Label Studio
+    made them): match them to the store's unmapped tasks by source and post id."""
+    unmapped = [task for task in exported if task["id"] not in tasks]
+    if not unmapped:
+        return
+    rows = session.exec(
+        select(Task.id, Post.source, Post.post_id, Post.text)
+        .join(Post, Post.id == Task.post_pk)
+        .where(Task.project_id == project_id, Task.ls_task_id.is_(None))
+    ).all()
+    by_key = {(source, post_id): (task_pk, text) for task_pk, source, post_id, text in rows}
+    for task in unmapped:
+        data = task.get("data") or {}
+        match = by_key.get((data.get("source"), str(data.get("post_id"))))
+        if match is not None:
+            session.execute(update(Task).where(Task.id == match[0]).values(ls_task_id=task["id"]))
+            tasks[task["id"]] = match
+
+
+def _values(
+    taxonomy: TaxonomySpec,
+    item: dict[str, Any],
+    text: str,
+    task_pk: int,
+    annotator_pk: int,
+    now: datetime,
+) -> dict[str, Any]:
+    cancelled = bool(item.get("was_cancelled"))
+    result = item.get("result") or []
+    labels = None
+    problems: list[str] = []
+    if not cancelled:
+        mapped = labels_from_result(taxonomy, result, text)
+        labels = mapped.labels
+        problems = [*mapped.problems, *check_rules(taxonomy, labels)]
+    return {
+        "ls_annotation_id": item["id"],
+        "task_id": task_pk,
+        "annotator_id": annotator_pk,
+        "result": result,
+        "labels": labels,
+        "was_cancelled": cancelled,
+        "lead_time": item.get("lead_time"),
+        "ls_created_at": parse_time(item.get("created_at")),
+        "ls_updated_at": parse_time(item.get("updated_at")),
+        "deleted_at": None,
+        "pulled_at": now,
+        "problems": problems or None,
+    }
+
+
+def _changed(old: Annotation, values: dict[str, Any]) -> bool:
+    return (
+        _aware(old.ls_updated_at) != values["ls_updated_at"]
+        or old.result != values["result"]
+        or old.was_cancelled != values["was_cancelled"]
+        or old.task_id != values["task_id"]
+    )
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _pseudonym(annotators: dict[int, Annotator], annotator_pk: int) -> str:
+    return next(row.pseudonym for row in annotators.values() if row.id == annotator_pk)
