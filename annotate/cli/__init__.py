@@ -7,6 +7,9 @@ Usage:
     annotate posts stats --json
     annotate taxonomy validate
     annotate project create round-1 --annotators-per-task 3 --overlap 0.2
+    annotate sample round-1 --size 500 --strategy mixed --by platform,month
+    annotate pull round-1
+    annotate agreement round-1 --format html --screenshot
     annotate config show
     annotate ls serve --port 8080
 """
@@ -19,7 +22,7 @@ from typing import Annotated
 import typer
 
 from annotate import __version__
-from annotate.cli import demo, ingest, loop, ls, posts, project, taxonomy, workspace
+from annotate.cli import agreement, demo, ingest, loop, ls, posts, project, taxonomy, workspace
 from annotate.cli._shared import AppState, new_app, state
 
 app = new_app(
@@ -78,6 +81,7 @@ workspace.register(app)
 ingest.register(app)
 demo.register(app)
 loop.register(app)
+agreement.register(app)
 app.add_typer(posts.app)
 app.add_typer(taxonomy.app)
 app.add_typer(project.app)
