@@ -17,9 +17,11 @@ $(INSTALLED): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev,server]'
 	touch $@
 
+# The loop on the demo corpus: ingest, a local Label Studio (started and stopped here unless
+# LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY point at one), project, sample + push, simulated
+# annotators, pull, status and the agreement report. Run it again for the next batch.
 demo: $(INSTALLED)
-	$(DEMO) demo-corpus --out $(DEMO_DIR)/posts.jsonl
-	$(DEMO) ingest $(DEMO_DIR)/posts.jsonl --source demo
+	$(DEMO) demo-loop
 	$(DEMO) posts stats
 
 test: $(INSTALLED)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, update
@@ -19,7 +20,16 @@ from sqlmodel import Session, select
 
 from annotate.errors import AnnotateError
 from annotate.labelstudio import LabelStudioConnection
-from annotate.store import Batch, Post, Project, Store, Task
+from annotate.sampling import (
+    Lexicon,
+    SamplingParams,
+    load_gold,
+    load_lexicon,
+    read_candidates,
+    read_gold_candidates,
+    select_batch,
+)
+from annotate.store import Batch, GoldItem, Post, Project, Store, Task
 from annotate.store.models import utcnow
 
 CHUNK_SIZE = 500
@@ -66,13 +76,15 @@ def record_batch(
     seed: int | None,
     post_pks: Sequence[int],
     gold_pks: Sequence[int] = (),
+    gold_labels: dict[int, dict[str, Any]] | None = None,
 ) -> RecordedBatch:
     """Record a batch and its tasks (no Label Studio ids yet) in one transaction.
 
-    Posts that already are tasks of the project are refused: each post is at most one task
-    per project.
+    ``post_pks`` are in task order; ``gold_pks`` (a subset of them, or extra posts appended
+    after them) are recorded as gold, with their known answers in ``gold_labels``. Posts that
+    already are tasks of the project are refused: each post is at most one task per project.
     """
-    all_pks = [*post_pks, *gold_pks]
+    all_pks = [*post_pks, *(pk for pk in gold_pks if pk not in set(post_pks))]
     if len(set(all_pks)) != len(all_pks):
         raise AnnotateError("A batch lists the same post twice.")
     if not all_pks:
@@ -94,13 +106,14 @@ def record_batch(
                 select(Post.id, Post.post_id).where(Post.id.in_(all_pks))
             )
         }
+        gold = set(gold_pks)
         batch = Batch(
             project_id=project.id,
             strategy=strategy,
             params={
                 **params,
-                "post_ids": [post_ids[pk] for pk in post_pks],
-                "gold_post_ids": [post_ids[pk] for pk in gold_pks],
+                "post_ids": [post_ids[pk] for pk in all_pks if pk not in gold],
+                "gold_post_ids": [post_ids[pk] for pk in all_pks if pk in gold],
             },
             seed=seed,
             size=len(all_pks),
@@ -108,7 +121,13 @@ def record_batch(
         session.add(batch)
         session.flush()
         now = utcnow()
-        gold = set(gold_pks)
+        for pk, labels in (gold_labels or {}).items():
+            known = session.exec(select(GoldItem).where(GoldItem.post_pk == pk)).first()
+            if known is None:
+                session.add(GoldItem(post_pk=pk, labels=labels, origin=params.get("gold")))
+            else:
+                known.labels = labels
+                session.add(known)
         session.add_all(
             Task(
                 project_id=project.id,
@@ -126,6 +145,75 @@ def record_batch(
             gold=len(gold_pks),
             params=batch.params,
         )
+
+
+@dataclass
+class SampleResult:
+    """A sampled batch: how it was composed and, unless it was a dry run, its record."""
+
+    project: str
+    dry_run: bool
+    selection: dict[str, Any]
+    batch: RecordedBatch | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "project": self.project,
+            "dry_run": self.dry_run,
+            "batch": self.batch.as_dict() if self.batch else None,
+            **self.selection,
+        }
+
+
+def sample_batch(
+    store: Store,
+    project_name: str,
+    params: SamplingParams,
+    *,
+    lexicon: Lexicon | None = None,
+    gold_file: Path | None = None,
+    dry_run: bool = False,
+) -> SampleResult:
+    """Choose the next batch for a project (see :mod:`annotate.sampling`) and record it.
+
+    Posts already sent to the project are never candidates. Gold posts from ``gold_file``
+    (known answers, checked against the project's taxonomy) are mixed in at
+    ``params.gold_rate`` and recorded as gold; nothing in the task says so.
+    """
+    from annotate.projects import stored_taxonomy
+    from annotate.store import Taxonomy
+
+    with store.session() as session:
+        project = project_by_name(session, project_name)
+        project_id = project.id
+        taxonomy = stored_taxonomy(session.get(Taxonomy, project.taxonomy_id))
+    if lexicon is None and params.uses_lexicon:
+        lexicon = load_lexicon()
+    gold_items = load_gold(gold_file, taxonomy) if gold_file is not None else []
+    if params.gold_size and not gold_items:
+        raise AnnotateError("--gold-rate needs gold posts.", hint="Pass --gold FILE.")
+    gold = read_gold_candidates(store, gold_items, exclude_project_id=project_id)
+    candidates = read_candidates(store, params.where, exclude_project_id=project_id)
+    selection = select_batch(candidates, params, lexicon, gold)
+    result = SampleResult(project=project_name, dry_run=dry_run, selection=selection.as_dict())
+    if dry_run:
+        return result
+    labels_by_key = {(item.source, item.post_id): item.labels for item in gold_items}
+    picks = {pick.pk: pick for pick in selection.picks}
+    gold_labels = {
+        pk: labels_by_key[(picks[pk].source, picks[pk].post_id)] for pk in selection.gold_pks
+    }
+    result.batch = record_batch(
+        store,
+        project_name,
+        strategy=params.strategy,
+        params={**params.as_dict(), **({"gold": str(gold_file)} if gold_file else {})},
+        seed=params.seed,
+        post_pks=selection.task_pks,
+        gold_pks=selection.gold_pks,
+        gold_labels=gold_labels,
+    )
+    return result
 
 
 def task_data(post: Post, batch_id: int | None, include_account_id: bool = False) -> dict:

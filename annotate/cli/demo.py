@@ -7,17 +7,19 @@ Usage:
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from annotate import demo
-from annotate.cli._shared import JsonOpt, emit, say
+from annotate.cli._shared import JsonOpt, emit, say, state, table
 
 
 def register(app: typer.Typer) -> None:
     app.command("demo-corpus")(demo_corpus)
+    app.command("demo-loop")(demo_loop)
 
 
 def demo_corpus(
@@ -47,3 +49,57 @@ def demo_corpus(
         as_json,
         lambda data: say(f"Wrote {data['posts']:,} demo posts (seed {seed}) to {data['out']}"),
     )
+
+
+def demo_loop(
+    ctx: typer.Context,
+    batch_size: Annotated[int, typer.Option(min=1, help="Posts to sample into the batch.")] = 150,
+    seed: Annotated[int, typer.Option(help="Sampling and simulation seed.")] = 7,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the labelling loop on the demo corpus (what `make demo` does).
+
+    Ingests the demo corpus, creates the demo project in Label Studio (the configured one, or a
+    local server started in the workspace and stopped at the end), samples and pushes a batch,
+    has simulated annotators label it with overlap, pulls, and reports status and agreement.
+    Run it again to continue with the next batch.
+    """
+    from annotate.demo_loop import run_demo
+
+    app_state = state(ctx)
+    summary = run_demo(
+        app_state.settings,
+        app_state.workspace(),
+        app_state.store(),
+        batch_size=batch_size,
+        seed=seed,
+        say=say,
+    )
+    data = asdict(summary)
+
+    def render(d: dict) -> None:
+        table(
+            "batches",
+            ["batch", "tasks", "done", "skipped", "overlapping"],
+            [
+                [b["batch"], b["tasks"], b["done"], b["skipped"], b["overlapping"]]
+                for b in d["status"]["batches"]
+            ],
+        )
+        table(
+            "annotators",
+            ["annotator", "annotations", "skipped", "median lead time (s)"],
+            [
+                [a["annotator"], a["annotations"], a["skipped"], a["median_lead_time"]]
+                for a in d["status"]["annotators"]
+            ],
+        )
+        agreement = d["agreement"]
+        if agreement:
+            say(
+                f"Agreement on category (all batches): Krippendorff's alpha "
+                f"{agreement['alpha']:.3f} ({agreement['band']}), with MASI distance "
+                f"{agreement['alpha_masi']:.3f}. Report: {agreement['report']}"
+            )
+
+    emit(data, as_json, render)

@@ -12,14 +12,17 @@ Usage:
 from __future__ import annotations
 
 from contextlib import nullcontext
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from annotate.batches import push as push_tasks
+from annotate.batches import sample_batch
 from annotate.cli._shared import JsonOpt, emit, say, state, stderr, table
 from annotate.pull import pull as pull_annotations
+from annotate.sampling import SamplingParams, load_lexicon, parse_where
 from annotate.status import project_status
 
 ProjectArg = Annotated[str, typer.Argument(help="Project name (see 'annotate project list').")]
@@ -33,6 +36,7 @@ AccountIdsOpt = Annotated[
 
 
 def register(app: typer.Typer) -> None:
+    app.command("sample")(sample)
     app.command("push")(push)
     app.command("pull")(pull)
     app.command("status")(status)
@@ -62,6 +66,108 @@ def push_pending(ctx: typer.Context, project: str, send_account_ids: bool) -> di
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     return report.as_dict()
+
+
+def sample(
+    ctx: typer.Context,
+    project: ProjectArg,
+    size: Annotated[int, typer.Option("--size", min=1, help="Posts in the batch.")],
+    strategy: Annotated[
+        str,
+        typer.Option(
+            help="random, stratified (needs --by), keyword (risk lexicon) or mixed "
+            "(keyword share + stratified rest)."
+        ),
+    ] = "random",
+    by: Annotated[
+        str | None,
+        typer.Option(help="Strata: comma-separated fields among platform, lang, source, month."),
+    ] = None,
+    allocation: Annotated[
+        str, typer.Option(help="proportional (to stratum size) or equal (per stratum).")
+    ] = "proportional",
+    keywords: Annotated[
+        Path | None,
+        typer.Option(help="Risk lexicon.", show_default="label_config/keywords.yaml"),
+    ] = None,
+    keyword_share: Annotated[
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Share of the batch from lexicon matches."),
+    ] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(help="Only posts with FIELD=VALUE (repeatable; VALUE may be a|b)."),
+    ] = None,
+    dedupe: Annotated[
+        bool, typer.Option("--dedupe/--no-dedupe", help="Leave out near-duplicate posts.")
+    ] = True,
+    gold: Annotated[
+        Path | None,
+        typer.Option(help="JSONL of gold posts with known answers (post_id, source, labels)."),
+    ] = None,
+    gold_rate: Annotated[
+        float, typer.Option(min=0.0, max=0.9, help="Share of the batch that is gold.")
+    ] = 0.0,
+    seed: Annotated[int, typer.Option(help="Same seed, same corpus: same sample.")] = 0,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show the composition per stratum; write nothing.")
+    ] = False,
+    send_account_ids: AccountIdsOpt = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sample the next batch into a project and push its tasks to Label Studio.
+
+    Posts rank by a keyed hash of (seed, post id) and the lowest ranks of each stratum are
+    taken, so a sample is reproducible and stable as the corpus grows. Near-duplicates and
+    posts already sent to the project are left out. Tasks left unpushed by an interrupted
+    run are pushed first.
+    """
+    app_state = state(ctx)
+    store = app_state.store()
+    params = SamplingParams(
+        size=size,
+        strategy=strategy,
+        by=tuple(part.strip() for part in by.split(",") if part.strip()) if by else (),
+        allocation=allocation,
+        keyword_share=keyword_share,
+        where=parse_where(where or []),
+        dedupe=dedupe,
+        seed=seed,
+        gold_rate=gold_rate,
+    )
+    lexicon = load_lexicon(keywords) if keywords is not None else None
+    if not dry_run:
+        earlier = push_pending(ctx, project, send_account_ids)
+        if earlier["pushed"] or earlier["reconciled"]:
+            say(f"Pushed {earlier['pushed']} tasks left over from an earlier run first.")
+    result = sample_batch(store, project, params, lexicon=lexicon, gold_file=gold, dry_run=dry_run)
+    data = result.as_dict()
+    if not dry_run:
+        data["push"] = push_pending(ctx, project, send_account_ids)
+
+    def render(d: dict) -> None:
+        rows = [
+            [
+                row["pool"],
+                ", ".join(f"{k}={v}" for k, v in row["stratum"].items()) or "all",
+                row["available"],
+                row["quota"],
+                row["selected"],
+                row["suppressed"],
+            ]
+            for row in d["composition"]
+        ]
+        table(None, ["pool", "stratum", "available", "quota", "selected", "near-dups"], rows)
+        if dry_run:
+            say(f"Dry run: nothing was written. {len(d['picks'])} posts would be sampled.")
+            return
+        batch = d["batch"]
+        say(
+            f"Batch {batch['batch_id']} of {d['project']!r}: {batch['tasks']} posts "
+            f"({batch['gold']} gold); pushed {d['push']['pushed']} tasks."
+        )
+
+    emit(data, as_json, render)
 
 
 def push(

@@ -1,0 +1,183 @@
+"""The whole loop on the demo corpus, for `make demo`: what a lead's first day looks like.
+
+1. write the demo corpus (5,000 posts) and ingest it;
+2. use the configured Label Studio, or start a local one in the workspace;
+3. create the demo project from the taxonomy (or reuse it);
+4. sample a batch into it and push the tasks;
+5. let simulated annotators (real Label Studio users) label the batch with overlap;
+6. pull the annotations, and report status and agreement.
+
+Running it again continues the loop: nothing is ingested twice, the project is reused, and the
+next batch leaves out posts already sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import select
+
+from annotate import demo
+from annotate.batches import push, sample_batch
+from annotate.config import Settings, Workspace
+from annotate.corpus import ingest_files
+from annotate.labelstudio import LabelStudioConnection, connect, connect_to
+from annotate.projects import create_project, list_projects, sync_project
+from annotate.pull import pull
+from annotate.sampling import SamplingParams
+from annotate.simulation import DEFAULT_TEAM, lead_time, simulate_labels
+from annotate.status import project_status
+from annotate.store import Post, Store, Task
+from annotate.taxonomy import load_taxonomy, result_from_labels
+
+DEMO_PROJECT = "demo round"
+
+
+@dataclass
+class DemoSummary:
+    corpus: str
+    ingested: dict[str, int]
+    label_studio: str
+    project: str
+    batch: dict[str, Any]
+    annotations: int
+    pull: dict[str, Any]
+    status: dict[str, Any]
+    agreement: dict[str, Any] = field(default_factory=dict)
+
+
+def run_demo(
+    settings: Settings,
+    workspace: Workspace,
+    store: Store,
+    *,
+    batch_size: int = 150,
+    seed: int = 7,
+    say: Callable[[str], None] = print,
+) -> DemoSummary:
+    corpus = settings.exports / "demo" / "posts.jsonl"
+    if not corpus.exists():
+        corpus.parent.mkdir(parents=True, exist_ok=True)
+        demo.write_corpus(corpus, size=demo.DEMO_SIZE, seed=demo.DEMO_SEED)
+        say(f"Wrote the demo corpus: {corpus}")
+    ingested = ingest_files(store, [corpus], source="demo").counts()
+    say(f"Ingest: {ingested['inserted']} new posts, {ingested['duplicates']} already stored.")
+
+    server = None
+    if settings.label_studio_url and settings.label_studio_api_key:
+        connection = connect(settings)
+    else:
+        from annotate.ls_server import start_label_studio
+
+        say("Starting a local Label Studio (a first start takes about 40 s) ...")
+        server = start_label_studio(port=None, data_dir=workspace.path / "label-studio")
+        connection = connect_to(server.url, server.token)
+    try:
+        say(f"Label Studio: {connection.url}")
+        return _loop(
+            settings, workspace, store, connection, corpus, ingested, batch_size, seed, say
+        )
+    finally:
+        if server is not None:
+            server.stop()
+            say(
+                "Stopped the local Label Studio; 'annotate ls serve --data-dir "
+                f"{workspace.path / 'label-studio'}' starts it again with the demo project."
+            )
+
+
+def _loop(settings, workspace, store, connection, corpus, ingested, batch_size, seed, say):
+    taxonomy = load_taxonomy()
+    names = {info.name for info in list_projects(store)}
+    if DEMO_PROJECT in names:
+        sync_project(store, connection, DEMO_PROJECT)
+    else:
+        create_project(store, connection, DEMO_PROJECT, annotators_per_task=3, overlap=0.4)
+    say(f"Project {DEMO_PROJECT!r} ({taxonomy.ref}).")
+
+    params = SamplingParams(
+        size=batch_size, strategy="mixed", by=("platform",), keyword_share=0.3, seed=seed
+    )
+    recorded = sample_batch(store, DEMO_PROJECT, params).batch
+    report = push(store, connection, DEMO_PROJECT)
+    say(f"Batch {recorded.batch_id}: {recorded.tasks} posts sampled, {report.pushed} tasks pushed.")
+
+    annotations = _simulate(store, connection, recorded.batch_id, seed, say)
+    pulled = pull(store, connection, DEMO_PROJECT, pseudonymise=workspace.pseudonymise)
+    say(
+        f"Pull: {pulled.new} new annotations, {pulled.skipped} skipped, "
+        f"{pulled.with_problems} with problems."
+    )
+    status = project_status(store, DEMO_PROJECT)
+    agreement = _agreement(settings, store)
+    return DemoSummary(
+        corpus=str(corpus),
+        ingested=ingested,
+        label_studio=connection.url,
+        project=DEMO_PROJECT,
+        batch=recorded.as_dict(),
+        annotations=annotations,
+        pull=pulled.as_dict(),
+        status=status.as_dict(),
+        agreement=agreement,
+    )
+
+
+def _agreement(settings: Settings, store: Store) -> dict[str, Any]:
+    """Agreement on the category field over every batch so far, and the HTML report."""
+    from annotate.agreement_data import post_texts, project_table
+    from annotate.report import build_report, default_report_path, write_report
+
+    table = project_table(store, DEMO_PROJECT, "category")
+    report = build_report(table, texts=lambda items: post_texts(store, items))
+    path = write_report(report, default_report_path(settings.exports, report, "html"))
+    masi = report.multilabel.alpha_masi.value if report.multilabel else None
+    return {
+        "alpha": report.summary.krippendorff_alpha.value,
+        "alpha_masi": masi,
+        "band": report.interpretation.band,
+        "report": str(path),
+    }
+
+
+def _simulate(
+    store: Store,
+    connection: LabelStudioConnection,
+    batch_id: int,
+    seed: int,
+    say: Callable[[str], None],
+) -> int:
+    """Simulated annotators label the batch: the first share of tasks by all of them (for
+    agreement), the rest by one each, round robin."""
+    taxonomy = load_taxonomy()
+    users = {
+        annotator.name: connection.ensure_user(f"demo-{annotator.name}@example.com")
+        for annotator in DEFAULT_TEAM
+    }
+    with store.session() as session:
+        rows = session.exec(
+            select(Task.ls_task_id, Post.post_id, Post.text, Post.meta)
+            .join(Post, Post.id == Task.post_pk)
+            .where(Task.batch_id == batch_id)
+            .order_by(Task.id)
+        ).all()
+    overlapping = round(len(rows) * 0.4)
+    count = 0
+    for index, (ls_task_id, post_id, text, meta) in enumerate(rows):
+        team = DEFAULT_TEAM if index < overlapping else (DEFAULT_TEAM[index % len(DEFAULT_TEAM)],)
+        truth = meta or {}
+        for annotator in team:
+            labels = simulate_labels(
+                annotator, post_id, truth.get("true_labels") or [], truth.get("true_severity"), seed
+            )
+            connection.create_annotation(
+                ls_task_id,
+                result_from_labels(taxonomy, labels),
+                completed_by=users[annotator.name],
+                lead_time=lead_time(annotator, text, post_id, seed),
+            )
+            count += 1
+    say(f"Simulated annotators ({', '.join(users)}) made {count} annotations.")
+    return count
