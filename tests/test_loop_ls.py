@@ -263,3 +263,51 @@ def test_server_down_mid_pull_leaves_the_store_unchanged(setup, label_studio, mo
     annotations = stored_annotations(store)
     assert len(annotations) == 12
     assert len({annotation.ls_annotation_id for annotation, _ in annotations}) == 12
+
+
+def test_sample_command_records_gold_and_excludes_sent_posts(setup, label_studio, monkeypatch):
+    import json
+
+    from annotate.store import Batch, GoldItem
+    from tests.cli import invoke
+
+    store, connection, name, ls_project_id, client, _ = setup
+    monkeypatch.setenv("LABEL_STUDIO_URL", label_studio.url)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", label_studio.token)
+    monkeypatch.setenv("ANNOTATE_DATABASE_URL", str(store.engine.url))
+    with store.session() as session:
+        gold_posts = session.exec(select(Post).order_by(Post.id.desc()).limit(5)).all()
+    gold_file = "gold.jsonl"
+    with open(gold_file, "w", encoding="utf-8") as handle:
+        for post in gold_posts:
+            answer = {"post_id": post.post_id, "source": post.source}
+            answer.update(category=["legitimate"], confidence="3")
+            handle.write(json.dumps(answer, ensure_ascii=False) + "\n")
+    args = ["sample", name, "--size", "40", "--strategy", "mixed", "--by", "platform"]
+    args += ["--gold", gold_file, "--gold-rate", "0.1", "--seed", "5", "--json"]
+    dry = invoke(*args, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    planned = json.loads(dry.stdout)
+    assert planned["batch"] is None and len(planned["picks"]) == 40
+    with store.session() as session:
+        assert session.exec(select(func.count()).select_from(Batch)).one() == 0
+    again = json.loads(invoke(*args, "--dry-run").stdout)
+    assert again["picks"] == planned["picks"]  # same seed, same corpus: same sample
+
+    done = invoke(*args)
+    assert done.exit_code == 0, done.output
+    result = json.loads(done.stdout)
+    assert result["batch"]["tasks"] == 40 and result["batch"]["gold"] == 4
+    assert result["push"]["pushed"] == 40
+    with store.session() as session:
+        gold_tasks = session.exec(select(Task).where(Task.is_gold)).all()
+        answers = session.exec(select(GoldItem)).all()
+    assert len(gold_tasks) == 4 and len(answers) == 4
+    assert {answer.labels["category"][0] for answer in answers} == {"legitimate"}
+    on_server = connection.task_ids(ls_project_id)
+    assert all(set(data) == set(TASK_FIELDS) for _, _, data in on_server)
+
+    second = json.loads(invoke("sample", name, "--size", "30", "--seed", "5", "--json").stdout)
+    first_posts = {pick["pk"] for pick in result["picks"]}
+    assert not first_posts & {pick["pk"] for pick in second["picks"]}
+    assert client.projects.get(ls_project_id).task_number == 70

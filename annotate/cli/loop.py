@@ -81,7 +81,9 @@ def sample(
     ] = "random",
     by: Annotated[
         str | None,
-        typer.Option(help="Strata: comma-separated fields among platform, lang, source, month."),
+        typer.Option(
+            help="Strata: comma-separated fields among platform, lang, source, month, account_id."
+        ),
     ] = None,
     allocation: Annotated[
         str, typer.Option(help="proportional (to stratum size) or equal (per stratum).")
