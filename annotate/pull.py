@@ -47,6 +47,7 @@ class PullReport:
     unchanged: int = 0
     with_problems: int = 0
     unknown_tasks: int = 0
+    adjudications: int = 0
     by_annotator: dict[str, dict[str, int]] = field(default_factory=dict)
     watermark: str | None = None
 
@@ -78,6 +79,7 @@ def pull(
         project = get_project(session, project_name)
         taxonomy = stored_taxonomy(session.get(Taxonomy, project.taxonomy_id))
         project_id, ls_project_id = project.id, project.ls_project_id
+        is_adjudication = project.kind == "adjudication"
         watermark = None if full else _aware(project.pull_watermark)
     full = full or watermark is None
     report = PullReport(project=project_name, full=full)
@@ -107,6 +109,11 @@ def pull(
 
     with store.transaction() as session:
         _apply(session, project_id, taxonomy, exported, full, report, pseudonymise, user)
+        if is_adjudication:
+            from annotate.adjudication import record_decisions
+
+            session.flush()
+            report.adjudications = record_decisions(session, project_id)
         session.add(
             PullRun(
                 project_id=project_id,

@@ -366,8 +366,11 @@ def _line_of(text: str, location: tuple[Any, ...]) -> str:
 # ---------------------------------------------------------------------------- rendering
 
 
-def render_label_config(taxonomy: Taxonomy) -> str:
+def render_label_config(taxonomy: Taxonomy, *, adjudication: bool = False) -> str:
     """The Label Studio labelling config (XML) for ``taxonomy``.
+
+    ``adjudication`` adds the annotators' labels (task field ``annotator_labels``) above
+    the post, for an expert deciding between them.
 
     Every label's ``value`` is its id (what results and exports contain); what annotators see
     is the bilingual name in the ``html`` attribute (HTML-escaped, then XML-escaped by the
@@ -386,6 +389,10 @@ def render_label_config(taxonomy: Taxonomy) -> str:
     meta = ET.SubElement(view, "View", className="annotate-meta")
     for name in TASK_DATA_FIELDS[1:]:
         ET.SubElement(meta, "Header", value=f"${name}", size="6", underline="false")
+    if adjudication:
+        # The expert sees every annotator's answer (pseudonymised) above the post.
+        ET.SubElement(view, "Header", value="标注员意见 / Annotators' labels", size="5")
+        ET.SubElement(view, "Text", name="annotator_labels", value="$annotator_labels")
     for item in taxonomy.fields:
         if item.kind == "spans":
             _spans(view, item)

@@ -22,7 +22,18 @@ from typing import Annotated
 import typer
 
 from annotate import __version__
-from annotate.cli import agreement, demo, ingest, loop, ls, posts, project, taxonomy, workspace
+from annotate.cli import (
+    adjudicate,
+    agreement,
+    demo,
+    ingest,
+    loop,
+    ls,
+    posts,
+    project,
+    taxonomy,
+    workspace,
+)
 from annotate.cli._shared import AppState, new_app, state
 
 app = new_app(
@@ -82,6 +93,7 @@ ingest.register(app)
 demo.register(app)
 loop.register(app)
 agreement.register(app)
+adjudicate.register(app)
 app.add_typer(posts.app)
 app.add_typer(taxonomy.app)
 app.add_typer(project.app)

@@ -1,0 +1,266 @@
+"""Adjudication: uncertain aggregates go to an expert, whose decision overrides them.
+
+``annotate adjudicate PROJECT`` picks the posts whose aggregate is uncertain (a tie, a label
+posterior between ``1 - max_posterior`` and ``max_posterior``, a severity spread of at least
+``severity_gap`` steps, a taxonomy rule the aggregate breaks, or an annotator asking for an
+expert) and sends them to the project's adjudication project in Label Studio, created on first
+use from the same taxonomy. Each task shows the post with every annotator's labels under their
+pseudonyms (as text above the post and as predictions the expert can switch between).
+
+``annotate pull`` on the adjudication project stores the decisions: one adjudication per post
+(the latest decision), recording who decided, when, and which annotations it overrides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from annotate.batches import task_data
+from annotate.consensus import Consensus, ItemConsensus, adjudication_project, project_consensus
+from annotate.errors import InputError
+from annotate.labelstudio import LabelStudioConnection
+from annotate.projects import get_project, project_settings, record_taxonomy, stored_taxonomy
+from annotate.store import Adjudication, Annotation, Post, Project, Store, Task, Taxonomy
+from annotate.store.models import utcnow
+from annotate.taxonomy import load_guidelines, render_label_config, result_from_labels
+
+SUFFIX = " adjudication"
+
+
+@dataclass
+class AdjudicationReport:
+    project: str
+    adjudication_project: str
+    ls_project_id: int
+    selected: int
+    sent: int
+    already_there: int
+    reasons: dict[str, int] = field(default_factory=dict)
+    items: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def uncertainty(item: ItemConsensus, *, max_posterior: float, severity_gap: int, order) -> list:
+    """Why a person should decide this post (empty when the aggregate can stand)."""
+    if item.adjudicated:
+        return []
+    reasons = [reason for reason in item.reasons if not reason.startswith("severity spread")]
+    for label, probability in item.label_probs.items():
+        if 1 - max_posterior < probability < max_posterior:
+            reasons.append(f"P({label}) = {probability:.2f}")
+    given = [order.index(a["severity"]) for a in item.annotations if a["severity"] in order]
+    if len(given) >= 2 and max(given) - min(given) >= severity_gap:
+        reasons.append(f"severity from {order[min(given)]} to {order[max(given)]}")
+    experts = [a["annotator"] for a in item.annotations if a["needs_expert"]]
+    if experts:
+        reasons.append(f"needs an expert ({', '.join(experts)})")
+    return reasons
+
+
+def select_uncertain(
+    consensus: Consensus, *, max_posterior: float = 0.8, severity_gap: int = 2
+) -> list[tuple[ItemConsensus, list[str]]]:
+    if not 0.5 < max_posterior <= 1:
+        raise InputError(f"--max-posterior must be above 0.5 and at most 1, not {max_posterior}.")
+    order = list(consensus.taxonomy.field("severity").label_ids)
+    chosen = []
+    for item in consensus.items.values():
+        reasons = uncertainty(
+            item, max_posterior=max_posterior, severity_gap=severity_gap, order=order
+        )
+        if reasons:
+            chosen.append((item, reasons))
+    return chosen
+
+
+def adjudicate(
+    store: Store,
+    connection: LabelStudioConnection,
+    project_name: str,
+    *,
+    max_posterior: float = 0.8,
+    severity_gap: int = 2,
+    method: str = "dawid-skene",
+) -> AdjudicationReport:
+    """Send the project's uncertain posts to its adjudication project."""
+    consensus = project_consensus(store, project_name, method=method)
+    chosen = select_uncertain(consensus, max_posterior=max_posterior, severity_gap=severity_gap)
+    reasons = {item.post_pk: found for item, found in chosen}
+    report = send_to_adjudication(store, connection, project_name, list(reasons), reasons=reasons)
+    report.selected = len(chosen)
+    counts: dict[str, int] = {}
+    for found in reasons.values():
+        for reason in found:
+            kind = reason.split(" ")[0].split("(")[0] or reason
+            counts[kind] = counts.get(kind, 0) + 1
+    report.reasons = counts
+    return report
+
+
+def send_to_adjudication(
+    store: Store,
+    connection: LabelStudioConnection,
+    project_name: str,
+    post_pks: list[int],
+    *,
+    reason: str | None = None,
+    reasons: dict[int, list[str]] | None = None,
+) -> AdjudicationReport:
+    """Create the adjudication tasks for these posts (those not there yet), with every
+    annotator's labels shown under their pseudonyms."""
+    consensus = project_consensus(store, project_name)
+    adjudication, ls_project_id = _ensure_project(store, connection, project_name)
+    with store.session() as session:
+        there = set(session.exec(select(Task.post_pk).where(Task.project_id == adjudication.id)))
+        posts = {post.id: post for post in session.exec(select(Post).where(Post.id.in_(post_pks)))}
+        for post in posts.values():
+            session.expunge(post)
+    new = [pk for pk in post_pks if pk not in there and pk in posts]
+    report = AdjudicationReport(
+        project=project_name,
+        adjudication_project=adjudication.name,
+        ls_project_id=ls_project_id,
+        selected=len(post_pks),
+        sent=0,
+        already_there=len(post_pks) - len(new),
+    )
+    if not new:
+        return report
+    taxonomy = consensus.taxonomy
+    payloads = []
+    for pk in new:
+        item = consensus.items.get(pk)
+        answers = item.annotations if item else []
+        why = (reasons or {}).get(pk) or ([reason] if reason else [])
+        summary = "\n".join(
+            f"{a['annotator']}: {', '.join(a['labels']) or '–'}"
+            + (f" ({a['severity']})" if a["severity"] else "")
+            + (" [needs expert]" if a["needs_expert"] else "")
+            for a in answers
+        )
+        data = task_data(posts[pk], None)
+        data["annotator_labels"] = (summary + ("\n" if summary else "") + "; ".join(why)).strip()
+        predictions = []
+        for answer in answers:
+            labels = {"category": answer["labels"], "severity": answer["severity"]}
+            predictions.append(
+                {
+                    "model_version": answer["annotator"],
+                    "result": result_from_labels(taxonomy, labels),
+                }
+            )
+        payloads.append({"data": data, "predictions": predictions})
+        report.items.append({"post_pk": pk, "post_id": posts[pk].post_id, "reasons": why})
+    with store.transaction() as session:
+        now = utcnow()
+        tasks = [Task(project_id=adjudication.id, post_pk=pk, created_at=now) for pk in new]
+        session.add_all(tasks)
+        session.flush()
+        task_ids = [task.id for task in tasks]
+    ids = connection.import_tasks(ls_project_id, payloads)
+    with store.transaction() as session:
+        now = utcnow()
+        for task_id, ls_task_id in zip(task_ids, ids, strict=True):
+            session.execute(
+                update(Task).where(Task.id == task_id).values(ls_task_id=ls_task_id, pushed_at=now)
+            )
+    report.sent = len(new)
+    return report
+
+
+def _ensure_project(
+    store: Store, connection: LabelStudioConnection, project_name: str
+) -> tuple[Project, int]:
+    """The adjudication project of ``project_name``, created in Label Studio if missing."""
+    with store.session() as session:
+        parent = get_project(session, project_name)
+        found = adjudication_project(session, parent.id)
+        if found is not None:
+            session.expunge(found)
+            return found, found.ls_project_id
+        taxonomy_row = session.get(Taxonomy, parent.taxonomy_id)
+        taxonomy = stored_taxonomy(taxonomy_row)
+        parent_id = parent.id
+    name = project_name[: 50 - len(SUFFIX)] + SUFFIX
+    fields = project_settings(taxonomy, load_guidelines(), 1, 0.0)
+    fields["label_config"] = render_label_config(taxonomy, adjudication=True)
+    fields["description"] = f"Adjudication of {project_name!r}; taxonomy {taxonomy.ref}"
+    server = connection.create_project(title=name, **fields)
+    with store.transaction() as session:
+        row = record_taxonomy(session, taxonomy)
+        project = Project(
+            name=name,
+            kind="adjudication",
+            ls_url=connection.url,
+            ls_project_id=server["id"],
+            taxonomy_id=row.id,
+            parent_project_id=parent_id,
+            annotators_per_task=1,
+            overlap=0.0,
+        )
+        session.add(project)
+        session.flush()
+        session.expunge(project)
+    return project, server["id"]
+
+
+def record_decisions(session: Session, adjudication_project_id: int) -> int:
+    """Turn the adjudication project's latest answers into adjudications of the parent.
+
+    Called inside the pull's transaction; returns how many adjudications were written.
+    """
+    project = session.get(Project, adjudication_project_id)
+    parent_id = project.parent_project_id
+    rows = session.exec(
+        select(Task, Annotation)
+        .join(Annotation, Annotation.task_id == Task.id)
+        .where(
+            Task.project_id == adjudication_project_id,
+            Annotation.deleted_at.is_(None),
+            Annotation.was_cancelled.is_(False),
+        )
+        .order_by(Annotation.ls_updated_at, Annotation.id)
+    ).all()
+    latest: dict[int, tuple[Task, Annotation]] = {}
+    for task, annotation in rows:
+        latest[task.post_pk] = (task, annotation)
+    written = 0
+    for post_pk, (task, annotation) in latest.items():
+        overridden = list(
+            session.exec(
+                select(Annotation.id)
+                .join(Task, Task.id == Annotation.task_id)
+                .where(
+                    Task.project_id == parent_id,
+                    Task.post_pk == post_pk,
+                    Annotation.deleted_at.is_(None),
+                )
+            )
+        )
+        existing = session.exec(
+            select(Adjudication).where(
+                Adjudication.project_id == parent_id, Adjudication.post_pk == post_pk
+            )
+        ).first()
+        unchanged = existing is not None and (existing.ls_annotation_id, existing.labels) == (
+            annotation.ls_annotation_id,
+            annotation.labels,
+        )
+        if unchanged:
+            continue
+        row = existing or Adjudication(post_pk=post_pk, project_id=parent_id)
+        row.task_id = task.id
+        row.decided_by = annotation.annotator_id
+        row.labels = annotation.labels
+        row.overrides = overridden
+        row.ls_annotation_id = annotation.ls_annotation_id
+        row.decided_at = annotation.ls_updated_at or utcnow()
+        session.add(row)
+        written += 1
+    return written

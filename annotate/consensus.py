@@ -1,0 +1,212 @@
+"""One label per post from several annotations: aggregation over the store, with the
+taxonomy's rules and adjudicated decisions on top.
+
+``category`` (multi-label) is aggregated per label (binary relevance, Dawid–Skene by default),
+``severity`` as one ordinal field; the taxonomy's exclusivity and required-severity rules are
+applied to the result, and an adjudicated decision replaces the aggregate of its post.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from sqlmodel import select
+
+from annotate.aggregation import BinaryRelevance, DawidSkene, MajorityVote, finalize_labels
+from annotate.errors import InputError
+from annotate.projects import get_project, stored_taxonomy
+from annotate.store import (
+    Adjudication,
+    Annotation,
+    Annotator,
+    GoldItem,
+    Project,
+    Store,
+    Task,
+    Taxonomy,
+)
+from annotate.taxonomy import Taxonomy as TaxonomySpec
+
+Method = Literal["dawid-skene", "majority"]
+CATEGORY, SEVERITY = "category", "severity"
+
+
+@dataclass
+class ItemConsensus:
+    """The aggregate of one post: selected labels, per-label posteriors, and why a person
+    should look at it (``reasons``; empty when the aggregate is confident)."""
+
+    post_pk: int
+    labels: list[str]
+    severity: str | None
+    label_probs: dict[str, float]
+    n_annotators: int
+    annotations: list[dict[str, Any]]
+    reasons: list[str] = field(default_factory=list)
+    adjudicated: bool = False
+    gold: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Consensus:
+    project: str
+    method: str
+    taxonomy: TaxonomySpec
+    items: dict[int, ItemConsensus]
+    annotator_errors: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def violations(taxonomy: TaxonomySpec) -> list[str]:
+    """The labels that require a severity (the taxonomy's ``required_when`` on severity)."""
+    condition = taxonomy.field(SEVERITY).required_when
+    return list(condition.any_of) if condition else []
+
+
+def project_annotations(store: Store, project_id: int) -> list[tuple[int, str, dict, int]]:
+    """``(post_pk, annotator pseudonym, labels, annotation id)`` of the project's labelled,
+    non-deleted annotations; the latest per annotator and task."""
+    with store.session() as session:
+        rows = session.exec(
+            select(Task.post_pk, Annotator.pseudonym, Annotation)
+            .join(Annotation, Annotation.task_id == Task.id)
+            .join(Annotator, Annotator.id == Annotation.annotator_id)
+            .where(
+                Task.project_id == project_id,
+                Annotation.deleted_at.is_(None),
+                Annotation.was_cancelled.is_(False),
+            )
+            .order_by(Annotation.ls_updated_at, Annotation.id)
+        ).all()
+    latest: dict[tuple[int, str], tuple[int, str, dict, int]] = {}
+    for post_pk, pseudonym, annotation in rows:
+        latest[(post_pk, pseudonym)] = (post_pk, pseudonym, annotation.labels or {}, annotation.id)
+    return list(latest.values())
+
+
+def project_consensus(
+    store: Store, project_name: str, *, method: Method = "dawid-skene", min_annotators: int = 1
+) -> Consensus:
+    """Aggregate every annotated post of a project (see the module docstring)."""
+    if method not in ("dawid-skene", "majority"):
+        raise InputError(f"Unknown aggregation {method!r}; use dawid-skene or majority.")
+    with store.session() as session:
+        project = get_project(session, project_name)
+        project_id = project.id
+        taxonomy = stored_taxonomy(session.get(Taxonomy, project.taxonomy_id))
+        gold = {
+            row.post_pk: row.labels
+            for row in session.exec(
+                select(GoldItem)
+                .join(Task, Task.post_pk == GoldItem.post_pk)
+                .where(Task.project_id == project_id)
+            )
+        }
+        decisions = _decisions(session, project_id)
+    rows = project_annotations(store, project_id)
+    by_post: dict[int, list[tuple[str, dict, int]]] = defaultdict(list)
+    for post_pk, pseudonym, labels, annotation_id in rows:
+        by_post[post_pk].append((pseudonym, labels, annotation_id))
+    by_post = {pk: items for pk, items in by_post.items() if len(items) >= min_annotators}
+    if not by_post:
+        return Consensus(project_name, method, taxonomy, {})
+    category = taxonomy.field(CATEGORY)
+    exclusive = {label.id for label in category.labels if label.exclusive}
+    base = DawidSkene() if method == "dawid-skene" else MajorityVote()
+    relevance = BinaryRelevance(base=base, exclusive=exclusive)
+    table = [
+        (pk, pseudonym, tuple(labels.get(CATEGORY) or ()))
+        for pk, items in by_post.items()
+        for pseudonym, labels, _ in items
+    ]
+    gold_sets = {
+        pk: set(labels.get(CATEGORY) or ()) for pk, labels in gold.items() if pk in by_post
+    }
+    relevance.fit(table, list(category.label_ids), gold=gold_sets or None)
+    probas = {
+        item: dict(zip(relevance.classes_, row.tolist(), strict=True))
+        for item, row in zip(relevance.items_, relevance.probas_, strict=True)
+    }
+    severities = _severities(by_post, method)
+    order = list(taxonomy.field(SEVERITY).label_ids)
+    items: dict[int, ItemConsensus] = {}
+    for pk, answers in by_post.items():
+        label_probs = {label: float(p) for label, p in probas[pk].items()}
+        final = finalize_labels(
+            label_probs,
+            severities.get(pk),
+            exclusive=exclusive,
+            violations=violations(taxonomy),
+        )
+        ordered = [label for label in category.label_ids if label in final.labels]
+        item = ItemConsensus(
+            post_pk=pk,
+            labels=ordered,
+            severity=final.severity,
+            label_probs=label_probs,
+            n_annotators=len(answers),
+            annotations=[
+                {
+                    "annotator": pseudonym,
+                    "labels": list(labels.get(CATEGORY) or []),
+                    "severity": labels.get(SEVERITY),
+                    "needs_expert": bool(labels.get("needs_expert")),
+                    "annotation_id": annotation_id,
+                }
+                for pseudonym, labels, annotation_id in answers
+            ],
+            reasons=list(final.reasons),
+            gold=pk in gold,
+        )
+        given = [order.index(a["severity"]) for a in item.annotations if a["severity"] in order]
+        item.reasons += _spread_reason(given, order)
+        decision = decisions.get(pk)
+        if decision is not None:
+            item.labels = list(decision.get(CATEGORY) or [])
+            item.severity = decision.get(SEVERITY)
+            item.adjudicated = True
+            item.reasons = []
+        items[pk] = item
+    return Consensus(project_name, method, taxonomy, items)
+
+
+def _spread_reason(given: list[int], order: list[str]) -> list[str]:
+    # Recorded for the adjudication selector, which decides what spread is too wide.
+    if len(given) >= 2 and max(given) - min(given) >= 1:
+        return [f"severity spread {order[min(given)]}..{order[max(given)]}"]
+    return []
+
+
+def _severities(by_post: dict[int, list[tuple[str, dict, int]]], method: Method) -> dict:
+    table = [
+        (pk, pseudonym, labels[SEVERITY])
+        for pk, items in by_post.items()
+        for pseudonym, labels, _ in items
+        if labels.get(SEVERITY)
+    ]
+    if not table:
+        return {}
+    model = DawidSkene() if method == "dawid-skene" else MajorityVote()
+    return model.fit(table).labels_
+
+
+def _decisions(session, project_id: int) -> dict[int, dict[str, Any]]:
+    """The latest adjudicated labels per post of the project (from its adjudication project)."""
+    rows = session.exec(
+        select(Adjudication)
+        .where(Adjudication.project_id == project_id)
+        .order_by(Adjudication.decided_at, Adjudication.id)
+    ).all()
+    return {row.post_pk: row.labels or {} for row in rows}
+
+
+def adjudication_project(session, project_id: int) -> Project | None:
+    return session.exec(
+        select(Project).where(
+            Project.parent_project_id == project_id, Project.kind == "adjudication"
+        )
+    ).first()
