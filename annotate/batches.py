@@ -15,7 +15,7 @@ from datetime import UTC
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
 from sqlmodel import Session, select
 
 from annotate.errors import AnnotateError
@@ -32,7 +32,10 @@ from annotate.sampling import (
 from annotate.store import Batch, GoldItem, Post, Project, Store, Task
 from annotate.store.models import utcnow
 
-CHUNK_SIZE = 500
+#: Tasks per import request. Label Studio re-spreads a project's overlap over all its tasks
+#: after every import, so many small requests cost far more than a few large ones
+#: (measured: 20 x 500 tasks take 3-5x one request of 10,000).
+CHUNK_SIZE = 10_000
 #: The only post fields a task carries. Never meta: it holds hidden fields such as the demo
 #: corpus's true_labels, which must not reach annotators.
 TASK_FIELDS = ("text", "platform", "created_at", "account", "post_id", "source", "batch_id")
@@ -272,20 +275,25 @@ def push(
             pending = _pending(session, project_id)
     total = len(pending)
     done = 0
+    table = Task.__table__
     for start in range(0, total, chunk_size):
         chunk = pending[start : start + chunk_size]
         ids = connection.import_tasks(
             ls_project_id,
-            [task_data(post, task.batch_id, include_account_id) for task, post in chunk],
+            [task_data(post, batch_id, include_account_id) for _, batch_id, post in chunk],
         )
         with store.transaction() as session:
             now = utcnow()
-            for (task, _), ls_task_id in zip(chunk, ids, strict=True):
-                session.execute(
-                    update(Task)
-                    .where(Task.id == task.id)
-                    .values(ls_task_id=ls_task_id, pushed_at=now)
-                )
+            session.execute(
+                update(table)
+                .where(table.c.id == bindparam("task_pk"))
+                .values(ls_task_id=bindparam("ls_id"), pushed_at=now),
+                [
+                    {"task_pk": task_pk, "ls_id": ls_task_id}
+                    for (task_pk, _, _), ls_task_id in zip(chunk, ids, strict=True)
+                ],
+                execution_options={"synchronize_session": False},
+            )
         done += len(chunk)
         report.pushed += len(chunk)
         report.chunks += 1
@@ -294,15 +302,15 @@ def push(
     return report
 
 
-def _pending(session: Session, project_id: int) -> list[tuple[Task, Post]]:
+def _pending(session: Session, project_id: int) -> list[tuple[int, int | None, Post]]:
+    """``(task pk, batch id, post)`` of the project's tasks without a Label Studio id."""
     rows = session.exec(
-        select(Task, Post)
+        select(Task.id, Task.batch_id, Post)
         .join(Post, Post.id == Task.post_pk)
         .where(Task.project_id == project_id, Task.ls_task_id.is_(None))
         .order_by(Task.id)
     ).all()
-    for task, post in rows:
-        session.expunge(task)
+    for _, _, post in rows:
         session.expunge(post)
     return list(rows)
 

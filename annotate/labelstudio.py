@@ -235,10 +235,12 @@ class LabelStudioConnection:
                 "api/tasks",
                 params={**params, "page": page},
             )
-            tasks = response.json().get("tasks", [])
+            body = response.json()
+            tasks = body.get("tasks", [])
             for task in tasks:
                 found.append((task["id"], parse_time(task["updated_at"]), task.get("data") or {}))
-            if len(tasks) < page_size:
+            # Label Studio answers 404 for a page past the end, so stop at its total.
+            if not tasks or len(found) >= int(body.get("total", len(found))):
                 return found
             page += 1
 
@@ -304,8 +306,8 @@ def _detail(error: ApiError) -> str:
             return "; ".join(
                 f"{key}: {' '.join(map(str, value)) if isinstance(value, list) else value}"
                 for key, value in problems.items()
-            )
-        return str(problems)
+            ).rstrip(".")
+        return str(problems).rstrip(".")
     return f"HTTP {error.status_code}"
 
 

@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, insert, update
 from sqlmodel import select
@@ -92,8 +92,12 @@ def pull(
         say(f"{len(changed)} tasks changed since the last pull")
         exported = []
         ids = [task_id for task_id, _, _ in changed]
-        for start in range(0, len(ids), EXPORT_CHUNK):
-            exported += connection.export(ls_project_id, ids[start : start + EXPORT_CHUNK])
+        if len(ids) > 4 * EXPORT_CHUNK:
+            # One export of everything beats many by id; unchanged tasks only get compared.
+            exported = connection.export(ls_project_id)
+        else:
+            for start in range(0, len(ids), EXPORT_CHUNK):
+                exported += connection.export(ls_project_id, ids[start : start + EXPORT_CHUNK])
     report.tasks = len(exported)
     moments = [parse_time(task.get("updated_at")) for task in exported]
     newest = max((moment for moment in moments if moment is not None), default=None)
@@ -146,13 +150,25 @@ def _apply(
     tasks = _tasks(session, project_id, ls_ids if not full else None)
     _adopt_unmapped(session, project_id, exported, tasks)
     task_ids = [task_id for task_id, _ in tasks.values()]
-    existing: dict[int, Annotation] = {}
-    by_task: dict[int, list[Annotation]] = defaultdict(list)
+    # Only the columns that tell a change: loading whole rows would decode every stored
+    # result and label set (measured: twice the time of a full pull's store work).
+    existing: dict[int, _Stored] = {}
+    by_task: dict[int, list[_Stored]] = defaultdict(list)
+    columns = (
+        Annotation.id,
+        Annotation.ls_annotation_id,
+        Annotation.task_id,
+        Annotation.annotator_id,
+        Annotation.ls_updated_at,
+        Annotation.was_cancelled,
+        Annotation.deleted_at,
+    )
     for start in range(0, len(task_ids), 5000):
         chunk = task_ids[start : start + 5000]
-        for annotation in session.exec(select(Annotation).where(Annotation.task_id.in_(chunk))):
-            existing[annotation.ls_annotation_id] = annotation
-            by_task[annotation.task_id].append(annotation)
+        for row in session.exec(select(*columns).where(Annotation.task_id.in_(chunk))):
+            stored = _Stored(*row)
+            existing[stored.ls_annotation_id] = stored
+            by_task[stored.task_id].append(stored)
     annotators = {row.ls_user_id: row for row in session.exec(select(Annotator))}
     now = utcnow()
     inserts: list[dict[str, Any]] = []
@@ -183,19 +199,20 @@ def _apply(
         for item in task.get("annotations") or []:
             seen.add(item["id"])
             annotator = annotator_for(item.get("completed_by"))
+            old = existing.get(item["id"])
+            if old is not None and not _changed(old, item, task_pk):
+                report.count(annotator.pseudonym, "unchanged")
+                continue
             values = _values(taxonomy, item, text, task_pk, annotator.id, now)
             if values["problems"]:
                 report.with_problems += 1
-            old = existing.get(item["id"])
             if old is None:
                 inserts.append(values)
                 report.count(annotator.pseudonym, "skipped" if values["was_cancelled"] else "new")
-            elif old.deleted_at is not None or _changed(old, values):
+            else:
                 updates.append({"row_id": old.id, **values})
                 kind = "skipped" if values["was_cancelled"] and not old.was_cancelled else "updated"
                 report.count(annotator.pseudonym, kind)
-            else:
-                report.count(annotator.pseudonym, "unchanged")
         for old in by_task.get(task_pk, []):
             if old.ls_annotation_id not in seen and old.deleted_at is None:
                 deletions.append(old.id)
@@ -297,12 +314,23 @@ def _values(
     }
 
 
-def _changed(old: Annotation, values: dict[str, Any]) -> bool:
+class _Stored(NamedTuple):
+    id: int
+    ls_annotation_id: int
+    task_id: int
+    annotator_id: int
+    ls_updated_at: datetime | None
+    was_cancelled: bool
+    deleted_at: datetime | None
+
+
+def _changed(old: _Stored, item: dict[str, Any], task_pk: int) -> bool:
+    """Label Studio moves an annotation's updated_at whenever it changes it."""
     return (
-        _aware(old.ls_updated_at) != values["ls_updated_at"]
-        or old.result != values["result"]
-        or old.was_cancelled != values["was_cancelled"]
-        or old.task_id != values["task_id"]
+        old.deleted_at is not None
+        or _aware(old.ls_updated_at) != parse_time(item.get("updated_at"))
+        or old.was_cancelled != bool(item.get("was_cancelled"))
+        or old.task_id != task_pk
     )
 
 
