@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, func, update
 from sqlmodel import Session, select
@@ -219,7 +219,9 @@ def sample_batch(
     return result
 
 
-def task_data(post: Post, batch_id: int | None, include_account_id: bool = False) -> dict:
+def task_data(
+    post: Post | _PostForTask, batch_id: int | None, include_account_id: bool = False
+) -> dict:
     """What annotators see of a post: text and display metadata, never hidden fields."""
     meta = post.meta or {}
     account = str(meta.get("account_name") or "")
@@ -302,17 +304,37 @@ def push(
     return report
 
 
-def _pending(session: Session, project_id: int) -> list[tuple[int, int | None, Post]]:
-    """``(task pk, batch id, post)`` of the project's tasks without a Label Studio id."""
+class _PostForTask(NamedTuple):
+    """The columns :func:`task_data` reads (whole ORM rows cost more than the request)."""
+
+    text: str
+    platform: str | None
+    created_at: Any
+    account_id: str | None
+    meta: dict[str, Any] | None
+    post_id: str
+    source: str
+
+
+def _pending(session: Session, project_id: int) -> list[tuple[int, int | None, _PostForTask]]:
+    """``(task pk, batch id, post columns)`` of the project's tasks without a Label Studio id."""
     rows = session.exec(
-        select(Task.id, Task.batch_id, Post)
+        select(
+            Task.id,
+            Task.batch_id,
+            Post.text,
+            Post.platform,
+            Post.created_at,
+            Post.account_id,
+            Post.meta,
+            Post.post_id,
+            Post.source,
+        )
         .join(Post, Post.id == Task.post_pk)
         .where(Task.project_id == project_id, Task.ls_task_id.is_(None))
         .order_by(Task.id)
     ).all()
-    for _, _, post in rows:
-        session.expunge(post)
-    return list(rows)
+    return [(task_pk, batch_id, _PostForTask(*post)) for task_pk, batch_id, *post in rows]
 
 
 def _reconcile(

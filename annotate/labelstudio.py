@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
+import orjson
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 
@@ -189,7 +190,9 @@ class LabelStudioConnection:
             "POST",
             f"api/projects/{project_id}/import",
             params={"return_task_ids": "true"},
-            json=tasks,
+            # Encoded here: the SDK's generic encoder walks every value (2x slower on tasks).
+            content=orjson.dumps(tasks),
+            headers={"Content-Type": "application/json"},
         )
         ids = response.json().get("task_ids")
         if ids is None or len(ids) != len(tasks):
