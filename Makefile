@@ -35,8 +35,12 @@ format: $(INSTALLED)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Each benchmark compares with its peer in the same run; results go to benchmarks/RESULTS.md.
 bench: $(INSTALLED)
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/agreement.py
+	$(BIN)/python benchmarks/aggregation.py
+	$(BIN)/python benchmarks/loop.py
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache
