@@ -31,6 +31,7 @@ from annotate.cli import (
     ls,
     posts,
     project,
+    review,
     taxonomy,
     workspace,
 )
@@ -94,6 +95,7 @@ demo.register(app)
 loop.register(app)
 agreement.register(app)
 adjudicate.register(app)
+review.register(app)
 app.add_typer(posts.app)
 app.add_typer(taxonomy.app)
 app.add_typer(project.app)
