@@ -23,7 +23,7 @@ from annotate.batches import task_data
 from annotate.consensus import Consensus, ItemConsensus, adjudication_project, project_consensus
 from annotate.errors import InputError
 from annotate.labelstudio import LabelStudioConnection
-from annotate.projects import get_project, project_settings, record_taxonomy, stored_taxonomy
+from annotate.projects import get_project, make_project, project_settings, stored_taxonomy
 from annotate.store import Adjudication, Annotation, Post, Project, Store, Task, Taxonomy
 from annotate.store.models import utcnow
 from annotate.taxonomy import load_guidelines, render_label_config, result_from_labels
@@ -184,29 +184,25 @@ def _ensure_project(
         if found is not None:
             session.expunge(found)
             return found, found.ls_project_id
-        taxonomy_row = session.get(Taxonomy, parent.taxonomy_id)
-        taxonomy = stored_taxonomy(taxonomy_row)
+        taxonomy = stored_taxonomy(session.get(Taxonomy, parent.taxonomy_id))
         parent_id = parent.id
     name = project_name[: 50 - len(SUFFIX)] + SUFFIX
-    fields = project_settings(taxonomy, load_guidelines(), 1, 0.0)
-    fields["label_config"] = render_label_config(taxonomy, adjudication=True)
-    fields["description"] = f"Adjudication of {project_name!r}; taxonomy {taxonomy.ref}"
-    server = connection.create_project(title=name, **fields)
-    with store.transaction() as session:
-        row = record_taxonomy(session, taxonomy)
-        project = Project(
+    wanted = project_settings(taxonomy, load_guidelines(), 1, 0.0)
+    wanted["label_config"] = render_label_config(taxonomy, adjudication=True)
+    wanted["description"] = f"Adjudication of {project_name!r}; taxonomy {taxonomy.ref}"
+    project, _, server = make_project(
+        store,
+        connection,
+        Project(
             name=name,
             kind="adjudication",
-            ls_url=connection.url,
-            ls_project_id=server["id"],
-            taxonomy_id=row.id,
             parent_project_id=parent_id,
             annotators_per_task=1,
             overlap=0.0,
-        )
-        session.add(project)
-        session.flush()
-        session.expunge(project)
+        ),
+        taxonomy,
+        wanted,
+    )
     return project, server["id"]
 
 

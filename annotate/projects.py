@@ -133,29 +133,49 @@ def create_project(
                 hint="Pick another name, or use 'annotate project sync' to update it.",
             )
     wanted = project_settings(taxonomy, guidelines, annotators_per_task, overlap)
-    server = connection.create_project(title=name, **wanted)
+    project, row, server = make_project(
+        store,
+        connection,
+        Project(
+            name=name,
+            kind="annotation",
+            annotators_per_task=annotators_per_task,
+            overlap=overlap,
+        ),
+        taxonomy,
+        wanted,
+    )
+    info = _info(project, row)
+    info.server = _server_summary(server)
+    return info
+
+
+def make_project(
+    store: Store,
+    connection: LabelStudioConnection,
+    project: Project,
+    taxonomy: TaxonomySpec,
+    wanted: dict[str, Any],
+) -> tuple[Project, Taxonomy, dict[str, Any]]:
+    """Create ``project`` in Label Studio with ``wanted`` settings, check what Label Studio
+    stored, and record it (with its taxonomy) in the store; if anything fails after Label
+    Studio made the project, it is deleted again, so nothing is left half-made."""
+    server = connection.create_project(title=project.name, **wanted)
     try:
         _check_settings(server, wanted)
         with store.transaction() as session:
             row = record_taxonomy(session, taxonomy)
-            project = Project(
-                name=name,
-                kind="annotation",
-                ls_url=connection.url,
-                ls_project_id=server["id"],
-                taxonomy_id=row.id,
-                annotators_per_task=annotators_per_task,
-                overlap=overlap,
-            )
+            project.ls_url = connection.url
+            project.ls_project_id = server["id"]
+            project.taxonomy_id = row.id
             session.add(project)
             session.flush()
-            info = _info(project, row)
+            session.expunge(project)
+            session.expunge(row)
     except BaseException:
-        # Nothing half-made: the store has no record, so the server should have no project.
         connection.delete_project(server["id"])
         raise
-    info.server = _server_summary(server)
-    return info
+    return project, row, server
 
 
 def _check_settings(server: dict[str, Any], wanted: dict[str, Any]) -> None:
