@@ -155,6 +155,7 @@ def project_consensus(
                     "labels": list(labels.get(CATEGORY) or []),
                     "severity": labels.get(SEVERITY),
                     "needs_expert": bool(labels.get("needs_expert")),
+                    "evidence": list(labels.get("evidence") or []),
                     "annotation_id": annotation_id,
                 }
                 for pseudonym, labels, annotation_id in answers
