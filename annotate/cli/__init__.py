@@ -31,6 +31,7 @@ from annotate.cli import (
     ls,
     posts,
     project,
+    publish,
     review,
     taxonomy,
     workspace,
@@ -96,6 +97,7 @@ loop.register(app)
 agreement.register(app)
 adjudicate.register(app)
 review.register(app)
+publish.register(app)
 app.add_typer(posts.app)
 app.add_typer(taxonomy.app)
 app.add_typer(project.app)

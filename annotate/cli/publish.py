@@ -1,0 +1,224 @@
+"""Publishing dataset versions and working with the local registry.
+
+Usage:
+    annotate publish finmis --version 1.0.0 --project round-1 --split 0.8,0.1,0.1
+    annotate publish finmis --version 1.1.0 --project round-1 --dry-run
+    annotate datasets list
+    annotate datasets show finmis@1.0.0
+    annotate datasets diff finmis@1.0.0 finmis@1.1.0
+    annotate datasets pull finmis@1.0.0 --to /tmp/finmis
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from annotate.cli._shared import JsonOpt, emit, new_app, say, state, table
+from annotate.errors import AnnotateError, InputError
+from annotate.publish import list_versions, verify, version_folder
+from annotate.publish import publish as publish_version
+
+app = new_app("datasets", help="List, inspect, compare and pull published dataset versions.")
+
+
+def register(main: typer.Typer) -> None:
+    main.command("publish")(publish)
+    main.add_typer(app)
+
+
+def publish(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Dataset name (lower-case, digits, . _ -).")],
+    version: Annotated[str, typer.Option("--version", help="Semantic version, e.g. 1.0.0.")],
+    project: Annotated[
+        list[str], typer.Option("--project", help="Project to take labels from (repeatable).")
+    ],
+    batch: Annotated[
+        list[int] | None, typer.Option("--batch", help="Only these batches (repeatable).")
+    ] = None,
+    aggregation: Annotated[str, typer.Option(help="dawid-skene or majority.")] = "dawid-skene",
+    min_annotators: Annotated[
+        int, typer.Option(min=1, help="Leave out posts with fewer annotations.")
+    ] = 1,
+    split: Annotated[str, typer.Option(help="train,validation,test fractions.")] = "0.8,0.1,0.1",
+    seed: Annotated[int, typer.Option(help="Split seed.")] = 0,
+    message: Annotated[str | None, typer.Option(help="Changelog message.")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be published; write nothing.")
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Publish an immutable dataset version to the local registry (exports/registry).
+
+    Aggregated labels (soft labels too), leakage-free splits (one account, one near-duplicate
+    group: one split; test items stay in test), a dataset card and a checksummed manifest.
+    The suggested bump: major for an incompatible taxonomy change, minor when items were
+    added, patch when only labels changed.
+    """
+    try:
+        fractions = tuple(float(part) for part in split.split(","))
+    except ValueError:
+        raise InputError(f"--split {split!r} must be three fractions like 0.8,0.1,0.1.") from None
+    if len(fractions) != 3:
+        raise InputError(f"--split {split!r} must be three fractions like 0.8,0.1,0.1.")
+    app_state = state(ctx)
+    report = publish_version(
+        app_state.store(),
+        app_state.settings,
+        app_state.workspace(),
+        name,
+        version,
+        projects=project,
+        batches=batch,
+        aggregation=aggregation,
+        min_annotators=min_annotators,
+        split=fractions,
+        seed=seed,
+        message=message,
+        dry_run=dry_run,
+    )
+
+    def render(d: dict) -> None:
+        verb = "Would publish" if d["dry_run"] else "Published"
+        say(f"{verb} {d['name']} {d['version']}" + (f" at {d['path']}" if d["path"] else ""))
+        table(None, ["split", "posts"], [[s, n] for s, n in d["rows"].items()])
+        say(f"Suggested bump: {d['suggested_bump']} ({d['changelog']['reason']}).")
+        if d["path"]:
+            say(f'Load it with: datasets.load_dataset("{d["path"]}")')
+
+    emit(report.as_dict(), as_json, render)
+
+
+def _parse_ref(ref: str, need_version: bool = False) -> tuple[str, str | None]:
+    name, _, version = ref.partition("@")
+    if need_version and not version:
+        raise InputError(f"{ref!r} needs a version: NAME@VERSION.")
+    return name, version or None
+
+
+def _resolve(ctx: typer.Context, ref: str) -> tuple[str, str, Path]:
+    settings = state(ctx).settings
+    name, version = _parse_ref(ref)
+    versions = list_versions(settings, name)
+    if not versions:
+        raise AnnotateError(f"No dataset {name!r} in {settings.effective_registry}.")
+    version = version or versions[-1]
+    if version not in versions:
+        raise AnnotateError(
+            f"{name} has no version {version}.", hint=f"Versions: {', '.join(versions)}."
+        )
+    return name, version, version_folder(settings, name, version)
+
+
+@app.command("list")
+def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Published datasets and versions with their row counts."""
+    registry = state(ctx).settings.effective_registry
+    rows = []
+    for folder in sorted(registry.iterdir()) if registry.is_dir() else []:
+        for version in list_versions(state(ctx).settings, folder.name):
+            manifest = json.loads((folder / version / "manifest.json").read_text())
+            rows.append({"name": folder.name, "version": version, **manifest["rows"]})
+
+    def render(items: list) -> None:
+        if not items:
+            say("No dataset versions yet: annotate publish NAME --version 1.0.0 --project P")
+            return
+        table(
+            None,
+            ["dataset", "version", "train", "validation", "test"],
+            [[r["name"], r["version"], r["train"], r["validation"], r["test"]] for r in items],
+        )
+
+    emit(rows, as_json, render)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION (default: newest).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """A version's rows, provenance and changelog (checksums verified)."""
+    name, version, folder = _resolve(ctx, ref)
+    manifest = verify(folder)
+    data = {k: v for k, v in manifest.items() if k not in ("splits_by_post", "labels_by_post")}
+    data["path"] = str(folder)
+
+    def render(d: dict) -> None:
+        say(f"{name} {version} at {folder} (checksums verified)")
+        table(None, ["split", "posts"], [[s, n] for s, n in d["rows"].items()])
+        say(f"taxonomy: {d['provenance']['taxonomy']}")
+        say(f"changelog: {d['changelog']}")
+
+    emit(data, as_json, render)
+
+
+@app.command("diff")
+def diff(
+    ctx: typer.Context,
+    old: Annotated[str, typer.Argument(help="NAME@VERSION")],
+    new: Annotated[str, typer.Argument(help="NAME@VERSION")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Added, removed and relabelled posts, and label count changes, between two versions."""
+    _, _, old_folder = _resolve(ctx, old)
+    _, _, new_folder = _resolve(ctx, new)
+    before, after = verify(old_folder)["labels_by_post"], verify(new_folder)["labels_by_post"]
+    added = sorted(set(after) - set(before))
+    removed = sorted(set(before) - set(after))
+    relabelled = sorted(p for p in set(after) & set(before) if after[p] != before[p])
+    counts: dict[str, int] = {}
+    for labels_by_post, sign in ((before, -1), (after, 1)):
+        for labels, _severity in labels_by_post.values():
+            for label in labels:
+                counts[label] = counts.get(label, 0) + sign
+    data = {
+        "old": old,
+        "new": new,
+        "added": added,
+        "removed": removed,
+        "relabelled": [{"post_id": p, "old": before[p], "new": after[p]} for p in relabelled],
+        "label_count_changes": {k: v for k, v in sorted(counts.items()) if v},
+    }
+
+    def render(d: dict) -> None:
+        say(
+            f"{d['old']} → {d['new']}: {len(d['added'])} added, {len(d['removed'])} removed, "
+            f"{len(d['relabelled'])} relabelled."
+        )
+        if d["label_count_changes"]:
+            table(None, ["label", "change"], list(d["label_count_changes"].items()))
+
+    emit(data, as_json, render)
+
+
+@app.command("pull")
+def pull(
+    ctx: typer.Context,
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION")],
+    to: Annotated[Path, typer.Option(help="Copy the version here.")] = Path("."),
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy a version out of the registry, verifying every checksum, and print how to load it."""
+    name, version, folder = _resolve(ctx, ref if "@" in ref else _parse_ref(ref, True)[0])
+    verify(folder)
+    target = to / f"{name}-{version}" if to.exists() and to.is_dir() and any(to.iterdir()) else to
+    if target.exists() and any(target.iterdir()):
+        raise AnnotateError(f"{target} exists and is not empty.")
+    shutil.copytree(folder, target, dirs_exist_ok=True)
+    verify(target)
+    data = {"name": name, "version": version, "path": str(target)}
+    emit(
+        data,
+        as_json,
+        lambda d: say(
+            f"Pulled {name} {version} to {d['path']} (checksums verified). "
+            f'Load it with: datasets.load_dataset("{d["path"]}")'
+        ),
+    )

@@ -1,0 +1,189 @@
+"""Publishing dataset versions to the local registry and loading them with datasets."""
+
+import itertools
+import json
+from datetime import UTC, datetime
+
+import datasets
+import pytest
+from huggingface_hub import DatasetCard
+from sqlmodel import select
+
+from annotate import demo
+from annotate.config import Workspace, ensure_workspace, load_settings
+from annotate.corpus import ingest_files
+from annotate.errors import AnnotateError
+from annotate.projects import record_taxonomy
+from annotate.publish import publish, verify, version_folder
+from annotate.simulation import DEFAULT_TEAM, simulate_labels
+from annotate.store import Annotation, Annotator, Batch, Post, Project, Task, open_store
+from annotate.taxonomy import load_taxonomy
+from tests.cli import invoke
+
+TAXONOMY = load_taxonomy()
+
+
+def annotate_posts(store, project_name, posts, start_id):
+    """Three simulated annotators label ``posts`` of a project made directly in the store."""
+    ids = itertools.count(start_id)
+    with store.transaction() as session:
+        project = session.exec(select(Project).where(Project.name == project_name)).first()
+        if project is None:
+            project = Project(name=project_name, taxonomy_id=record_taxonomy(session, TAXONOMY).id)
+            session.add(project)
+            session.flush()
+        batch = Batch(project_id=project.id, strategy="random", seed=1, size=len(posts))
+        session.add(batch)
+        session.flush()
+        annotators = {}
+        for number, simulated in enumerate(DEFAULT_TEAM):
+            row = session.exec(select(Annotator).where(Annotator.ls_user_id == number + 1)).first()
+            if row is None:
+                row = Annotator(
+                    ls_user_id=number + 1,
+                    email=f"{simulated.name}@example.com",
+                    pseudonym=f"ann-{simulated.name}",
+                )
+                session.add(row)
+                session.flush()
+            annotators[simulated.name] = row
+        for post in posts:
+            task = Task(
+                project_id=project.id, post_pk=post.id, batch_id=batch.id, ls_task_id=next(ids)
+            )
+            session.add(task)
+            session.flush()
+            meta = post.meta or {}
+            for simulated in DEFAULT_TEAM:
+                labels = simulate_labels(
+                    simulated, post.post_id, meta["true_labels"], meta.get("true_severity")
+                )
+                session.add(
+                    Annotation(
+                        ls_annotation_id=next(ids),
+                        task_id=task.id,
+                        annotator_id=annotators[simulated.name].id,
+                        labels=labels,
+                        ls_updated_at=datetime.now(UTC),
+                    )
+                )
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("ANNOTATE_WORKSPACE", "ANNOTATE_DATABASE_URL", "ANNOTATE_EXPORTS"):
+        monkeypatch.delenv(name, raising=False)
+    settings = load_settings()
+    ensure_workspace(settings)
+    corpus = tmp_path / "posts.jsonl"
+    demo.write_corpus(corpus, size=700, seed=4)
+    store = open_store(settings.effective_database_url)
+    ingest_files(store, [corpus], source="demo")
+    with store.session() as session:
+        posts = session.exec(select(Post).order_by(Post.id)).all()
+        for post in posts:
+            session.expunge(post)
+    annotate_posts(store, "round-1", posts[:500], 1)
+    yield settings, Workspace(settings), store, posts
+    store.dispose()
+
+
+def test_publish_loads_with_datasets_and_matches_the_store(workspace):
+    settings, space, store, posts = workspace
+    report = publish(store, settings, space, "finmis", "1.0.0", projects=["round-1"], seed=3)
+    folder = version_folder(settings, "finmis", "1.0.0")
+    assert report.path == str(folder)
+    loaded = datasets.load_dataset(str(folder))
+    assert set(loaded) == {"train", "validation", "test"}
+    published = sum(len(part) for part in loaded.values())
+    assert published == sum(report.rows.values()) == 500 - sum(report.excluded.values())
+    assert published > 450
+    names = loaded["train"].features["labels"].feature.names
+    assert names == list(TAXONOMY.field("category").label_ids)
+    assert loaded["train"].features["severity"].names == ["low", "medium", "high"]
+    from annotate.consensus import project_consensus
+
+    consensus = project_consensus(store, "round-1")
+    by_id = {f"demo:{post.post_id}": post for post in posts}
+    for row in itertools.islice(loaded["train"], 50):
+        post = by_id[row["post_id"]]
+        item = consensus.items[post.id]
+        assert row["text"] == post.text
+        assert [names[index] for index in row["labels"]] == item.labels
+        assert len(row["label_probs"]) == len(names)
+        assert row["n_annotators"] == 3 and len(row["annotations"]) == 3
+    verify(folder)
+    card = DatasetCard.load(folder / "README.md")
+    card.validate = None  # no Hub to ask; the metadata itself is checked below
+    data = card.data.to_dict()
+    assert data["language"] == ["zh", "en"] and data["task_ids"] == ["multi-label-classification"]
+    assert data["dataset_info"]["splits"]
+
+
+def test_no_identifier_leaks_and_splits_do_not_share_accounts(workspace):
+    settings, space, store, posts = workspace
+    publish(store, settings, space, "finmis", "1.0.0", projects=["round-1"])
+    folder = version_folder(settings, "finmis", "1.0.0")
+    emails = [f"{member.name}@example.com" for member in DEFAULT_TEAM]
+    accounts = {post.account_id for post in posts if post.account_id}
+    for path in folder.rglob("*"):
+        if path.is_file():
+            content = path.read_bytes().decode("utf-8", "replace")
+            assert not any(email in content for email in emails), path
+            assert not any(f'"{account}"' in content for account in accounts), path
+    loaded = datasets.load_dataset(str(folder))
+    split_of_account = {}
+    for split, part in loaded.items():
+        for account in part["account"]:
+            assert split_of_account.setdefault(account, split) == split
+
+
+def test_versions_are_immutable_and_test_stays_test(workspace):
+    settings, space, store, posts = workspace
+    first = publish(store, settings, space, "finmis", "1.0.0", projects=["round-1"])
+    with pytest.raises(AnnotateError, match="already published"):
+        publish(store, settings, space, "finmis", "1.0.0", projects=["round-1"])
+    annotate_posts(store, "round-1", posts[500:700], 10_000)
+    with pytest.raises(AnnotateError, match="needs a minor bump"):
+        publish(store, settings, space, "finmis", "1.0.1", projects=["round-1"])
+    second = publish(store, settings, space, "finmis", "1.1.0", projects=["round-1"])
+    assert first.changelog["added"] == sum(first.rows.values())
+    assert 180 <= second.changelog["added"] <= 200 and second.changelog["removed"] == 0
+    before = json.loads((version_folder(settings, "finmis", "1.0.0") / "manifest.json").read_text())
+    after = json.loads((version_folder(settings, "finmis", "1.1.0") / "manifest.json").read_text())
+    for post_id, split in before["splits_by_post"].items():
+        if split == "test":
+            assert after["splits_by_post"][post_id] == "test"
+    diff = json.loads(invoke("datasets", "diff", "finmis@1.0.0", "finmis@1.1.0", "--json").stdout)
+    assert len(diff["added"]) == second.changelog["added"] and diff["removed"] == []
+    # Re-estimating the annotators on more data may correct a few earlier aggregates.
+    assert len(diff["relabelled"]) == second.changelog["relabelled"] <= 10
+
+
+def test_interrupted_publish_leaves_nothing(workspace, monkeypatch):
+    settings, space, store, _ = workspace
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("annotate.publish.render_card", crash)
+    with pytest.raises(KeyboardInterrupt):
+        publish(store, settings, space, "finmis", "1.0.0", projects=["round-1"])
+    parent = settings.effective_registry / "finmis"
+    assert list(parent.iterdir()) == []
+
+
+def test_pull_verifies_checksums(workspace, tmp_path):
+    settings, space, store, _ = workspace
+    publish(store, settings, space, "finmis", "1.0.0", projects=["round-1"])
+    pulled = invoke("datasets", "pull", "finmis@1.0.0", "--to", tmp_path / "copy", "--json")
+    assert pulled.exit_code == 0, pulled.output
+    path = json.loads(pulled.stdout)["path"]
+    assert sum(len(p) for p in datasets.load_dataset(path).values()) > 450
+    card = version_folder(settings, "finmis", "1.0.0") / "README.md"
+    card.write_text(card.read_text() + "tampered\n")
+    shown = invoke("datasets", "show", "finmis@1.0.0")
+    assert shown.exit_code != 0 and "does not match the manifest" in shown.stderr
+    listed = json.loads(invoke("datasets", "list", "--json").stdout)
+    assert [(row["name"], row["version"]) for row in listed] == [("finmis", "1.0.0")]
