@@ -544,3 +544,73 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# ---------------------------------------------------------------------------------- Hub
+
+
+def push_to_hub(
+    folder: Path,
+    settings: Settings,
+    repo: str,
+    *,
+    private: bool = True,
+    message: str | None = None,
+) -> dict[str, Any]:
+    """Upload a published version folder to the Hub (or any Hub-compatible endpoint) as one
+    commit and tag it ``vX.Y.Z``. The files are the registry's, byte for byte, so the
+    manifest's checksums hold on the Hub too."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+
+    manifest = verify(folder)
+    version = manifest["version"]
+    token = settings.hf_token.get_secret_value() if settings.hf_token else None
+    if token is None:
+        raise AnnotateError("Publishing to the Hub needs a token.", hint="Set HF_TOKEN.")
+    api = HfApi(endpoint=settings.hf_endpoint or None, token=token)
+    tag = f"v{version}"
+    try:
+        api.create_repo(repo, repo_type="dataset", private=private, exist_ok=True)
+        refs = api.list_repo_refs(repo, repo_type="dataset")
+        if any(ref.name == tag for ref in refs.tags):
+            raise AnnotateError(f"{repo} already has the tag {tag}; versions are immutable.")
+        commit = api.upload_folder(
+            folder_path=str(folder),
+            repo_id=repo,
+            repo_type="dataset",
+            commit_message=message or f"{manifest['name']} {version}",
+            delete_patterns=["data/*"],  # a version replaces the previous one's data files
+        )
+        api.create_tag(repo, tag=tag, repo_type="dataset", revision=commit.oid)
+    except HfHubHTTPError as error:
+        raise AnnotateError(f"The Hub at {api.endpoint} refused the upload: {error}.") from None
+    return {"repo": repo, "tag": tag, "commit": commit.oid, "endpoint": api.endpoint}
+
+
+def pull_from_hub(settings: Settings, repo: str, version: str, destination: Path) -> Path:
+    """Download tag ``vVERSION`` of a Hub dataset into ``destination`` and verify every file
+    against the manifest that came with it (never trusting a cache: offline, the Hub client
+    can return the newest cached revision for an older tag)."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError
+
+    token = settings.hf_token.get_secret_value() if settings.hf_token else None
+    destination.mkdir(parents=True, exist_ok=True)
+    try:
+        snapshot_download(
+            repo,
+            repo_type="dataset",
+            revision=f"v{version}",
+            local_dir=str(destination),
+            token=token,
+            endpoint=settings.hf_endpoint or None,
+        )
+    except HfHubHTTPError as error:
+        raise AnnotateError(f"Could not download {repo} v{version}: {error}.") from None
+    manifest = verify(destination)
+    if manifest["version"] != version:
+        raise AnnotateError(
+            f"{repo} at v{version} holds version {manifest['version']}; do not use this copy."
+        )
+    return destination

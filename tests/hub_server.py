@@ -164,11 +164,14 @@ class Repo:
 
 
 class HubError(Exception):
-    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, code: str | None = None, extra: dict | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.code = code
+        self.extra = extra or {}
 
 
 # -- server --------------------------------------------------------------------------------------
@@ -416,7 +419,7 @@ class _Handler(BaseHTTPRequestHandler):
                     self.hub.requests.append((method, split.path))
                 self._route(method, segments)
         except HubError as err:
-            self._error(err.status, err.message, err.code)
+            self._error(err.status, err.message, err.code, err.extra)
         except (BrokenPipeError, ConnectionResetError):
             pass
         except Exception as err:  # a bug in the test server: make it visible to the client
@@ -464,13 +467,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(data).encode(), headers=headers)
 
-    def _error(self, status: int, message: str, code: str | None = None) -> None:
+    def _error(
+        self, status: int, message: str, code: str | None = None, extra: dict | None = None
+    ) -> None:
         headers = {"X-Error-Message": message}
         if code:
             headers["X-Error-Code"] = code
         self._send(
             status,
-            json.dumps({"error": message}).encode(),
+            json.dumps({"error": message, **(extra or {})}).encode(),
             headers=headers,
             head=self.command == "HEAD",
         )
@@ -607,7 +612,8 @@ class _Handler(BaseHTTPRequestHandler):
         url = f"{self.hub.url}/{REPO_TYPES[repo_type]}{repo_id}"
         with self.hub.lock:
             if (repo_type, repo_id) in self.hub.repos:
-                raise HubError(409, "You already created this repo", None)
+                # The Hub's answer carries the repo's url; create_repo(exist_ok=True) reads it.
+                raise HubError(409, "You already created this repo", None, {"url": url})
             self.hub._create_repo(repo_type, repo_id, _is_private(payload, default=False))
         self._json({"url": url, "name": repo_id, "id": "0" * 24})
 

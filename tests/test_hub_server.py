@@ -15,7 +15,6 @@ from pathlib import Path
 import datasets
 import pytest
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
-from hub_server import HubServer, hub_environment, start_hub_server
 from huggingface_hub import CommitOperationAdd, HfApi, HfFileSystem, hf_hub_download
 from huggingface_hub.errors import (
     EntryNotFoundError,
@@ -23,6 +22,8 @@ from huggingface_hub.errors import (
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+
+from tests.hub_server import HubServer, hub_environment, start_hub_server
 
 REPO = "test-user/claims"
 FEATURES = Features(

@@ -187,3 +187,46 @@ def test_pull_verifies_checksums(workspace, tmp_path):
     assert shown.exit_code != 0 and "does not match the manifest" in shown.stderr
     listed = json.loads(invoke("datasets", "list", "--json").stdout)
     assert [(row["name"], row["version"]) for row in listed] == [("finmis", "1.0.0")]
+
+
+def test_publish_to_the_hub_and_pull_a_tag(workspace, tmp_path, monkeypatch):
+    from tests.hub_server import hub_environment, start_hub_server
+
+    settings, _, store, posts = workspace
+    with start_hub_server() as hub, hub_environment(hub, cache_dir=tmp_path / "hf-cache"):
+        monkeypatch.setenv("HF_ENDPOINT", hub.url)
+        monkeypatch.setenv("HF_TOKEN", hub.token)
+        args = ["publish", "finmis", "--project", "round-1", "--to", "both"]
+        args += ["--hub-repo", "team/finmis", "--json"]
+        first = invoke(*args, "--version", "1.0.0")
+        assert first.exit_code == 0, first.output
+        assert json.loads(first.stdout)["hub"]["tag"] == "v1.0.0"
+        annotate_posts(store, "round-1", posts[500:700], 10_000)
+        second = invoke(*args, "--version", "1.1.0")
+        assert second.exit_code == 0, second.output
+        assert "hunter" not in first.output and hub.token not in first.output + second.output
+
+        v1 = datasets.load_dataset("team/finmis", revision="v1.0.0", token=hub.token)
+        v2 = datasets.load_dataset("team/finmis", revision="v1.1.0", token=hub.token)
+        local_v1 = datasets.load_dataset(str(version_folder(settings, "finmis", "1.0.0")))
+        assert sum(map(len, v1.values())) == sum(map(len, local_v1.values()))
+        assert sum(map(len, v2.values())) > sum(map(len, v1.values()))
+        assert v1["train"]["post_id"] == local_v1["train"]["post_id"]
+        assert v1["train"].features == local_v1["train"].features
+
+        pulled = invoke(
+            "datasets",
+            "pull",
+            "finmis@1.0.0",
+            "--from-hub",
+            "team/finmis",
+            "--to",
+            tmp_path / "from-hub",
+            "--json",
+        )
+        assert pulled.exit_code == 0, pulled.output
+        manifest = json.loads((tmp_path / "from-hub" / "manifest.json").read_text())
+        assert manifest["version"] == "1.0.0"
+        again = invoke(*args, "--version", "1.0.0")
+        assert again.exit_code != 0 and "already published" in again.stderr
+        assert not hub.unhandled

@@ -20,7 +20,7 @@ import typer
 
 from annotate.cli._shared import JsonOpt, emit, new_app, say, state, table
 from annotate.errors import AnnotateError, InputError
-from annotate.publish import list_versions, verify, version_folder
+from annotate.publish import list_versions, pull_from_hub, push_to_hub, verify, version_folder
 from annotate.publish import publish as publish_version
 
 app = new_app("datasets", help="List, inspect, compare and pull published dataset versions.")
@@ -48,6 +48,15 @@ def publish(
     split: Annotated[str, typer.Option(help="train,validation,test fractions.")] = "0.8,0.1,0.1",
     seed: Annotated[int, typer.Option(help="Split seed.")] = 0,
     message: Annotated[str | None, typer.Option(help="Changelog message.")] = None,
+    to: Annotated[
+        str, typer.Option(help="local (registry), hub, or both; hub versions are built locally.")
+    ] = "local",
+    hub_repo: Annotated[
+        str | None, typer.Option("--hub-repo", help="ORG/NAME on the Hub (HF_ENDPOINT, HF_TOKEN).")
+    ] = None,
+    private: Annotated[
+        bool, typer.Option("--private/--public", help="Visibility of a new Hub repo.")
+    ] = True,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be published; write nothing.")
     ] = False,
@@ -66,6 +75,10 @@ def publish(
         raise InputError(f"--split {split!r} must be three fractions like 0.8,0.1,0.1.") from None
     if len(fractions) != 3:
         raise InputError(f"--split {split!r} must be three fractions like 0.8,0.1,0.1.")
+    if to not in ("local", "hub", "both"):
+        raise InputError(f"--to {to!r}: use local, hub or both.")
+    if to != "local" and not hub_repo:
+        raise InputError("--to hub needs --hub-repo ORG/NAME.")
     app_state = state(ctx)
     report = publish_version(
         app_state.store(),
@@ -82,6 +95,11 @@ def publish(
         message=message,
         dry_run=dry_run,
     )
+    data = report.as_dict()
+    if to != "local" and not dry_run:
+        data["hub"] = push_to_hub(
+            Path(report.path), app_state.settings, hub_repo, private=private, message=message
+        )
 
     def render(d: dict) -> None:
         verb = "Would publish" if d["dry_run"] else "Published"
@@ -90,8 +108,14 @@ def publish(
         say(f"Suggested bump: {d['suggested_bump']} ({d['changelog']['reason']}).")
         if d["path"]:
             say(f'Load it with: datasets.load_dataset("{d["path"]}")')
+        if d.get("hub"):
+            hub = d["hub"]
+            say(
+                f"On the Hub as {hub['repo']} tag {hub['tag']}: "
+                f'datasets.load_dataset("{hub["repo"]}", revision="{hub["tag"]}")'
+            )
 
-    emit(report.as_dict(), as_json, render)
+    emit(data, as_json, render)
 
 
 def _parse_ref(ref: str, need_version: bool = False) -> tuple[str, str | None]:
@@ -203,9 +227,27 @@ def pull(
     ctx: typer.Context,
     ref: Annotated[str, typer.Argument(help="NAME@VERSION")],
     to: Annotated[Path, typer.Option(help="Copy the version here.")] = Path("."),
+    from_hub: Annotated[
+        str | None,
+        typer.Option("--from-hub", help="Download tag vVERSION of this Hub repo instead."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Copy a version out of the registry, verifying every checksum, and print how to load it."""
+    """Copy a version out of the registry (or the Hub), verifying every checksum against its
+    manifest, and print how to load it."""
+    if from_hub:
+        name, version = _parse_ref(ref, need_version=True)
+        target = pull_from_hub(state(ctx).settings, from_hub, version, to)
+        data = {"name": name, "version": version, "path": str(target), "repo": from_hub}
+        emit(
+            data,
+            as_json,
+            lambda d: say(
+                f"Pulled {from_hub} v{version} to {d['path']} (checksums verified). "
+                f'Load it with: datasets.load_dataset("{d["path"]}")'
+            ),
+        )
+        return
     name, version, folder = _resolve(ctx, ref if "@" in ref else _parse_ref(ref, True)[0])
     verify(folder)
     target = to / f"{name}-{version}" if to.exists() and to.is_dir() and any(to.iterdir()) else to
