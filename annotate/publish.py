@@ -290,9 +290,33 @@ def _rows(store, workspace, projects, batches, aggregation, min_annotators):
         "version": taxonomy.version,
         "sha256": taxonomy.content_hash,
     }
+    provenance["agreement"] = _agreement(store, projects)
     provenance["tool"] = f"annotate {__version__}"
     provenance["published_at"] = datetime.now(UTC).isoformat()
     return rows, excluded, taxonomy, provenance
+
+
+def _agreement(store: Store, projects: list[str]) -> dict[str, Any]:
+    """Krippendorff's alpha on the category field per project, with a bootstrap interval."""
+    from annotate.agreement import summarise
+    from annotate.agreement_data import project_table
+
+    found = {}
+    for project_name in projects:
+        try:
+            table = project_table(store, project_name, "category")
+        except AnnotateError as error:
+            found[project_name] = {"undefined": str(error)}
+            continue
+        summary = summarise(table.rows, ci=True, n_resamples=1000, seed=0)
+        alpha = summary.krippendorff_alpha
+        found[project_name] = {
+            "krippendorff_alpha": alpha.value,
+            "ci95": alpha.ci.as_list() if alpha.ci else None,
+            "n_items": summary.n_items,
+            "n_annotators": summary.n_annotators,
+        }
+    return found
 
 
 def features(taxonomy):
@@ -454,6 +478,8 @@ def render_card(
         "",
         "## Annotation",
         "",
+        _agreement_lines(provenance.get("agreement", {})),
+        "",
         f"{len(annotators)} annotators (identities are never published; annotations carry "
         f"keyed pseudonyms). Aggregation: {provenance['aggregation']}; {adjudicated} items "
         "adjudicated by an expert. Splits are stratified by label and grouped so that one "
@@ -481,6 +507,22 @@ def render_card(
         "posted.",
         "",
     ]
+    return "\n".join(lines)
+
+
+def _agreement_lines(agreement: dict[str, Any]) -> str:
+    lines = ["Agreement on the category field (Krippendorff's α, 95% bootstrap interval):", ""]
+    for project_name, values in agreement.items():
+        alpha = values.get("krippendorff_alpha")
+        if alpha is None:
+            lines.append(f"- {project_name}: undefined ({values.get('undefined', 'no data')})")
+            continue
+        interval = values.get("ci95")
+        shown = f"[{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "no interval"
+        lines.append(
+            f"- {project_name}: α = {alpha:.3f} {shown} over {values['n_items']} posts "
+            f"with two or more annotations"
+        )
     return "\n".join(lines)
 
 

@@ -115,8 +115,19 @@ def test_publish_loads_with_datasets_and_matches_the_store(workspace):
         assert row["n_annotators"] == 3 and len(row["annotations"]) == 3
     verify(folder)
     card = DatasetCard.load(folder / "README.md")
-    card.validate = None  # no Hub to ask; the metadata itself is checked below
+    assert "Agreement on the category field" in card.text and "α = " in card.text
+    assert report.provenance["agreement"]["round-1"]["ci95"]
     data = card.data.to_dict()
+    # The metadata round-trips through huggingface_hub's DatasetCardData and datasets reads
+    # its dataset_info (features and split sizes) the way load_dataset does.
+    from datasets.info import DatasetInfosDict
+    from huggingface_hub import DatasetCardData
+
+    assert DatasetCardData(**data).to_dict() == data
+    infos = DatasetInfosDict.from_dataset_card_data(card.data)
+    info = next(iter(infos.values()))
+    assert info.features == loaded["train"].features
+    assert {name: split.num_examples for name, split in info.splits.items()} == report.rows
     assert data["language"] == ["zh", "en"] and data["task_ids"] == ["multi-label-classification"]
     assert data["dataset_info"]["splits"]
 
@@ -213,6 +224,10 @@ def test_publish_to_the_hub_and_pull_a_tag(workspace, tmp_path, monkeypatch):
         assert sum(map(len, v2.values())) > sum(map(len, v1.values()))
         assert v1["train"]["post_id"] == local_v1["train"]["post_id"]
         assert v1["train"].features == local_v1["train"].features
+        # The card's YAML passes huggingface_hub's metadata validation (against the server).
+        DatasetCard.load(version_folder(settings, "finmis", "1.0.0") / "README.md").validate(
+            repo_type="dataset"
+        )
 
         pulled = invoke(
             "datasets",
