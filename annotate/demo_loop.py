@@ -5,7 +5,9 @@
 3. create the demo project from the taxonomy (or reuse it);
 4. sample a batch into it and push the tasks;
 5. let simulated annotators (real Label Studio users) label the batch with overlap;
-6. pull the annotations, and report status and agreement.
+6. pull the annotations, and report status and agreement (HTML report);
+7. send uncertain aggregates to adjudication, where a simulated expert decides them;
+8. publish the next dataset version to the local registry.
 
 Running it again continues the loop: nothing is ingested twice, the project is reused, and the
 next batch leaves out posts already sent.
@@ -29,7 +31,7 @@ from annotate.pull import pull
 from annotate.sampling import SamplingParams
 from annotate.simulation import DEFAULT_TEAM, lead_time, simulate_labels
 from annotate.status import project_status
-from annotate.store import Post, Store, Task
+from annotate.store import Post, Project, Store, Task
 from annotate.taxonomy import load_taxonomy, result_from_labels
 
 DEMO_PROJECT = "demo round"
@@ -46,6 +48,8 @@ class DemoSummary:
     pull: dict[str, Any]
     status: dict[str, Any]
     agreement: dict[str, Any] = field(default_factory=dict)
+    adjudication: dict[str, Any] = field(default_factory=dict)
+    published: dict[str, Any] = field(default_factory=dict)
 
 
 def run_demo(
@@ -112,6 +116,8 @@ def _loop(settings, workspace, store, connection, corpus, ingested, batch_size, 
     )
     status = project_status(store, DEMO_PROJECT)
     agreement = _agreement(settings, store)
+    adjudication = _adjudicate(store, connection, workspace, seed, say)
+    published = _publish(store, settings, workspace, say)
     return DemoSummary(
         corpus=str(corpus),
         ingested=ingested,
@@ -122,7 +128,72 @@ def _loop(settings, workspace, store, connection, corpus, ingested, batch_size, 
         pull=pulled.as_dict(),
         status=status.as_dict(),
         agreement=agreement,
+        adjudication=adjudication,
+        published=published,
     )
+
+
+def _adjudicate(store, connection, workspace, seed, say) -> dict[str, Any]:
+    """Uncertain posts go to the adjudication project; a simulated expert (who knows the
+    demo's hidden truth) decides them; the decisions are pulled and override the aggregate."""
+    from annotate.adjudication import adjudicate
+
+    report = adjudicate(store, connection, DEMO_PROJECT)
+    expert = connection.ensure_user("demo-expert-adjudicator@example.com")
+    taxonomy = load_taxonomy()
+    with store.session() as session:
+        adjudication_project = session.exec(
+            select(Project).where(Project.name == report.adjudication_project)
+        ).one()
+        rows = session.exec(
+            select(Task.ls_task_id, Post.meta)
+            .join(Post, Post.id == Task.post_pk)
+            .where(Task.project_id == adjudication_project.id)
+        ).all()
+    decided = 0
+    exported = connection.export(report.ls_project_id)
+    done = {task["id"] for task in exported if task.get("annotations")}
+    for ls_task_id, meta in rows:
+        if ls_task_id in done:
+            continue
+        truth = meta or {}
+        labels = {
+            "category": truth.get("true_labels") or ["not_financial"],
+            "severity": truth.get("true_severity"),
+            "confidence": "3",
+        }
+        connection.create_annotation(
+            ls_task_id, result_from_labels(taxonomy, labels), completed_by=expert
+        )
+        decided += 1
+    pulled = pull(
+        store, connection, report.adjudication_project, pseudonymise=workspace.pseudonymise
+    )
+    say(
+        f"Adjudication: {report.selected} uncertain posts, {report.sent} sent to "
+        f"{report.adjudication_project!r}; the expert decided {decided}; "
+        f"{pulled.adjudications} decisions now override the aggregate."
+    )
+    return {**report.as_dict(), "decided": decided, "recorded": pulled.adjudications}
+
+
+def _publish(store, settings, workspace, say) -> dict[str, Any]:
+    """The next dataset version of the demo (1.0.0, then a minor bump per run)."""
+    from annotate.publish import list_versions, publish
+
+    name = "financial-misinfo-demo"
+    versions = list_versions(settings, name)
+    if versions:
+        major, minor, _ = (int(part) for part in versions[-1].split("."))
+        version = f"{major}.{minor + 1}.0"
+    else:
+        version = "1.0.0"
+    report = publish(store, settings, workspace, name, version, projects=[DEMO_PROJECT])
+    say(
+        f"Published {name} {version} at {report.path} ({report.rows}); load it with "
+        f'datasets.load_dataset("{report.path}").'
+    )
+    return report.as_dict()
 
 
 def _agreement(settings: Settings, store: Store) -> dict[str, Any]:

@@ -61,7 +61,8 @@ def demo_loop(
 
     Ingests the demo corpus, creates the demo project in Label Studio (the configured one, or a
     local server started in the workspace and stopped at the end), samples and pushes a batch,
-    has simulated annotators label it with overlap, pulls, and reports status and agreement.
+    has simulated annotators label it with overlap, pulls, reports status and agreement, sends
+    uncertain posts to adjudication (a simulated expert decides), and publishes a version.
     Run it again to continue with the next batch.
     """
     from annotate.demo_loop import run_demo
