@@ -245,3 +245,42 @@ def test_publish_to_the_hub_and_pull_a_tag(workspace, tmp_path, monkeypatch):
         again = invoke(*args, "--version", "1.0.0")
         assert again.exit_code != 0 and "already published" in again.stderr
         assert not hub.unhandled
+
+
+def test_diff_is_exact_on_a_constructed_change(workspace):
+    settings, space, store, posts = workspace
+    publish(store, settings, space, "exact", "1.0.0", projects=["round-1"], aggregation="majority")
+    v1 = json.loads((version_folder(settings, "exact", "1.0.0") / "manifest.json").read_text())
+    relabel, drop = posts[3], posts[4]
+    assert f"demo:{relabel.post_id}" in v1["labels_by_post"]
+    assert f"demo:{drop.post_id}" in v1["labels_by_post"]
+    with store.transaction() as session:
+        for annotation, task in session.exec(
+            select(Annotation, Task).join(Task, Task.id == Annotation.task_id)
+        ):
+            if task.post_pk == relabel.id:
+                annotation.labels = {"category": ["extortion"], "severity": "high"}
+                session.add(annotation)
+            elif task.post_pk == drop.id:
+                annotation.deleted_at = datetime.now(UTC)
+                session.add(annotation)
+    annotate_posts(store, "round-1", posts[500:520], 50_000)
+    publish(store, settings, space, "exact", "1.1.0", projects=["round-1"], aggregation="majority")
+    v2 = json.loads((version_folder(settings, "exact", "1.1.0") / "manifest.json").read_text())
+    expected_added = sorted(set(v2["labels_by_post"]) - set(v1["labels_by_post"]))
+    assert expected_added and all(
+        post_id in {f"demo:{post.post_id}" for post in posts[500:520]} for post_id in expected_added
+    )
+    result = invoke("datasets", "diff", "exact@1.0.0", "exact@1.1.0", "--json")
+    diff = json.loads(result.stdout)
+    assert diff["added"] == expected_added
+    assert diff["removed"] == [f"demo:{drop.post_id}"]
+    assert [item["post_id"] for item in diff["relabelled"]] == [f"demo:{relabel.post_id}"]
+    assert diff["relabelled"][0]["new"] == [["extortion"], "high"]
+    counts = {}
+    for labels_by_post, sign in ((v1["labels_by_post"], -1), (v2["labels_by_post"], 1)):
+        for labels, _ in labels_by_post.values():
+            for label in labels:
+                counts[label] = counts.get(label, 0) + sign
+    assert diff["label_count_changes"] == {k: v for k, v in sorted(counts.items()) if v}
+    assert diff["label_count_changes"]["extortion"] >= 1
