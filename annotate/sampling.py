@@ -639,7 +639,7 @@ def load_lexicon(path: Path | str | None = None) -> Lexicon:
 # ------------------------------------------------------------------------ near-duplicates
 
 
-def _shingles(text: str) -> frozenset[str]:
+def shingles(text: str) -> frozenset[str]:
     """Character shingles of length :data:`SHINGLE_LENGTH` of what a post says.
 
     The text is NFKC-normalised and case-folded; links, hashtags and mentions are dropped;
@@ -681,13 +681,13 @@ def similarity(first: str, second: str) -> float:
     >>> round(similarity(rumour, debunk), 2)
     0.73
     """
-    a, b = _shingles(first), _shingles(second)
+    a, b = shingles(first), shingles(second)
     if not a or not b:
         return 1.0 if a == b else 0.0
-    return _near_score(len(a & b), len(a), len(b))
+    return near_score(len(a & b), len(a), len(b))
 
 
-def _near_score(common: int, size: int, other_size: int) -> float:
+def near_score(common: int, size: int, other_size: int) -> float:
     smaller, larger = min(size, other_size), max(size, other_size)
     return min(common / smaller, smaller / larger)
 
@@ -736,7 +736,7 @@ class _NearDuplicateIndex:
             other = self.sets[index]
             if not smallest <= len(other) <= largest:
                 continue  # sizes too different to reach the threshold
-            score = _near_score(len(tokens & other), size, len(other))
+            score = near_score(len(tokens & other), size, len(other))
             if score >= threshold - 1e-9:
                 return self.owners[index], score
         return None
@@ -1309,7 +1309,7 @@ class _Selector:
             if owner is not None:
                 self._suppress(candidate, owner, 1.0, pool, stratum)
                 return
-            tokens = self.index.tokens(_shingles(candidate.text))
+            tokens = self.index.tokens(shingles(candidate.text))
             found = self.index.find(tokens)
             if found is not None:
                 self._suppress(candidate, found[0], found[1], pool, stratum)
@@ -1333,7 +1333,7 @@ class _Selector:
         if self.params.dedupe:
             self.text_owner.setdefault(candidate.text_hash, candidate.pk)
             if tokens is None:
-                tokens = self.index.tokens(_shingles(candidate.text))
+                tokens = self.index.tokens(shingles(candidate.text))
             self.index.add(tokens, candidate.pk)
 
     def _suppress(

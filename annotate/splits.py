@@ -61,8 +61,8 @@ from typing import Any
 
 from annotate.sampling import (  # one definition of "near-duplicate" for sampling and splits
     DEFAULT_NEAR_DUPLICATE_THRESHOLD,
-    _near_score,
-    _shingles,
+    near_score,
+    shingles,
 )
 from annotate.text import text_hash
 
@@ -161,8 +161,8 @@ def near_duplicate_groups(
     for post, text in enumerate(texts):
         forest.union(post, first_by_hash.setdefault(text_hash(text), post))
     for first in first_by_hash.values():
-        shingles = _shingles(texts[first])
-        forest.union(first, first_by_shingles.setdefault(shingles, first))
+        post_shingles = shingles(texts[first])
+        forest.union(first, first_by_shingles.setdefault(post_shingles, first))
     _merge_similar(forest, first_by_shingles, threshold)
     return forest.labels()
 
@@ -173,8 +173,8 @@ def _merge_similar(
     """Union the representatives of every two distinct shingle sets whose similarity is at
     least ``threshold``; ``representatives`` maps each set to one post that has it."""
     frequency: Counter[str] = Counter()
-    for shingles in representatives:
-        frequency.update(shingles)
+    for shingle_set in representatives:
+        frequency.update(shingle_set)
     # Rarest first keeps posting lists short; ties by the shingle itself, for determinism.
     order = sorted(frequency, key=lambda shingle: (frequency[shingle], shingle))
     shingle_id = {shingle: number for number, shingle in enumerate(order)}
@@ -183,9 +183,9 @@ def _merge_similar(
     # ones too small for it (below t·size) are too small for every later set: drop them.
     items = sorted(
         (
-            (sorted(shingle_id[shingle] for shingle in shingles), owner)
-            for shingles, owner in representatives.items()
-            if shingles
+            (sorted(shingle_id[shingle] for shingle in shingle_set), owner)
+            for shingle_set, owner in representatives.items()
+            if shingle_set
         ),
         key=lambda item: (len(item[0]), item[1]),
     )
@@ -210,7 +210,7 @@ def _merge_similar(
             if other_root == root:
                 continue  # already one group: how similar does not matter
             other = sets[index]
-            if _near_score(len(token_set & other), size, len(other)) >= threshold - _EPSILON:
+            if near_score(len(token_set & other), size, len(other)) >= threshold - _EPSILON:
                 forest.union(root, other_root)
                 root = forest.find(root)
         index = len(sets)
