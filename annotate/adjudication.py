@@ -50,7 +50,7 @@ def uncertainty(item: ItemConsensus, *, max_posterior: float, severity_gap: int,
     """Why a person should decide this post (empty when the aggregate can stand)."""
     if item.adjudicated:
         return []
-    reasons = [reason for reason in item.reasons if not reason.startswith("severity spread")]
+    reasons = list(item.reasons)
     for label, probability in item.label_probs.items():
         if 1 - max_posterior < probability < max_posterior:
             reasons.append(f"P({label}) = {probability:.2f}")
@@ -92,7 +92,9 @@ def adjudicate(
     consensus = project_consensus(store, project_name, method=method)
     chosen = select_uncertain(consensus, max_posterior=max_posterior, severity_gap=severity_gap)
     reasons = {item.post_pk: found for item, found in chosen}
-    report = send_to_adjudication(store, connection, project_name, list(reasons), reasons=reasons)
+    report = send_to_adjudication(
+        store, connection, project_name, list(reasons), reasons=reasons, consensus=consensus
+    )
     report.selected = len(chosen)
     counts: dict[str, int] = {}
     for found in reasons.values():
@@ -111,10 +113,12 @@ def send_to_adjudication(
     *,
     reason: str | None = None,
     reasons: dict[int, list[str]] | None = None,
+    consensus: Consensus | None = None,
 ) -> AdjudicationReport:
     """Create the adjudication tasks for these posts (those not there yet), with every
-    annotator's labels shown under their pseudonyms."""
-    consensus = project_consensus(store, project_name)
+    annotator's labels shown under their pseudonyms (``consensus``: the project's aggregate,
+    when the caller has it already)."""
+    consensus = consensus or project_consensus(store, project_name)
     adjudication, ls_project_id = _ensure_project(store, connection, project_name)
     with store.session() as session:
         there = set(session.exec(select(Task.post_pk).where(Task.project_id == adjudication.id)))

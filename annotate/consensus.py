@@ -132,7 +132,6 @@ def project_consensus(
         for item, row in zip(relevance.items_, relevance.probas_, strict=True)
     }
     severities = _severities(by_post, method)
-    order = list(taxonomy.field(SEVERITY).label_ids)
     items: dict[int, ItemConsensus] = {}
     for pk, answers in by_post.items():
         label_probs = {label: float(p) for label, p in probas[pk].items()}
@@ -163,8 +162,6 @@ def project_consensus(
             reasons=list(final.reasons),
             gold=pk in gold,
         )
-        given = [order.index(a["severity"]) for a in item.annotations if a["severity"] in order]
-        item.reasons += _spread_reason(given, order)
         decision = decisions.get(pk)
         if decision is not None:
             item.labels = list(decision.get(CATEGORY) or [])
@@ -173,13 +170,6 @@ def project_consensus(
             item.reasons = []
         items[pk] = item
     return Consensus(project_name, method, taxonomy, items)
-
-
-def _spread_reason(given: list[int], order: list[str]) -> list[str]:
-    # Recorded for the adjudication selector, which decides what spread is too wide.
-    if len(given) >= 2 and max(given) - min(given) >= 1:
-        return [f"severity spread {order[min(given)]}..{order[max(given)]}"]
-    return []
 
 
 def _severities(by_post: dict[int, list[tuple[str, dict, int]]], method: Method) -> dict:
