@@ -87,7 +87,8 @@ def record_batch(
     after them) are recorded as gold, with their known answers in ``gold_labels``. Posts that
     already are tasks of the project are refused: each post is at most one task per project.
     """
-    all_pks = [*post_pks, *(pk for pk in gold_pks if pk not in set(post_pks))]
+    regular = set(post_pks)
+    all_pks = [*post_pks, *(pk for pk in gold_pks if pk not in regular)]
     if len(set(all_pks)) != len(all_pks):
         raise AnnotateError("A batch lists the same post twice.")
     if not all_pks:

@@ -170,6 +170,7 @@ def _apply(
             existing[stored.ls_annotation_id] = stored
             by_task[stored.task_id].append(stored)
     annotators = {row.ls_user_id: row for row in session.exec(select(Annotator))}
+    pseudonym_of = {row.id: row.pseudonym for row in annotators.values()}
     now = utcnow()
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
@@ -185,6 +186,7 @@ def _apply(
             session.add(row)
             session.flush()
             annotators[user_id] = row
+            pseudonym_of[row.id] = row.pseudonym
         return row
 
     seen_tasks = set()
@@ -216,7 +218,7 @@ def _apply(
         for old in by_task.get(task_pk, []):
             if old.ls_annotation_id not in seen and old.deleted_at is None:
                 deletions.append(old.id)
-                report.count(_pseudonym(annotators, old.annotator_id), "deleted")
+                report.count(pseudonym_of[old.annotator_id], "deleted")
     if full:
         # Tasks gone from Label Studio take their annotations with them.
         for task_pk, annotations in by_task.items():
@@ -225,7 +227,7 @@ def _apply(
             for old in annotations:
                 if old.deleted_at is None:
                     deletions.append(old.id)
-                    report.count(_pseudonym(annotators, old.annotator_id), "deleted")
+                    report.count(pseudonym_of[old.annotator_id], "deleted")
     table = Annotation.__table__
     if inserts:
         session.execute(insert(table), inserts)
@@ -338,7 +340,3 @@ def _aware(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _pseudonym(annotators: dict[int, Annotator], annotator_pk: int) -> str:
-    return next(row.pseudonym for row in annotators.values() if row.id == annotator_pk)
