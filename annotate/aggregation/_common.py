@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Collection, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -126,3 +126,32 @@ def anchor_to_gold(
     if len(gold_columns):
         probas_by_class[:, gold_columns] = 0.0
         probas_by_class[gold_labels, gold_columns] = 1.0
+
+
+class SingleLabelEstimator:
+    """``fit_predict`` and ``fit_predict_proba`` for estimators whose ``fit`` sets ``items_``,
+    ``classes_``, ``probas_`` and ``labels_`` (majority vote, Dawid–Skene)."""
+
+    def fit(self, data: object, **kwargs: object) -> SingleLabelEstimator:
+        raise NotImplementedError
+
+    def fit_predict(
+        self,
+        data: object,
+        *,
+        gold: Mapping[Hashable, Hashable] | None = None,
+        classes: Collection[Hashable] | None = None,
+    ) -> dict[Hashable, Hashable | None]:
+        """Fit, then return ``labels_``: ``{item: label}``, ``None`` for unresolved ties."""
+        return self.fit(data, gold=gold, classes=classes).labels_
+
+    def fit_predict_proba(
+        self,
+        data: object,
+        *,
+        gold: Mapping[Hashable, Hashable] | None = None,
+        classes: Collection[Hashable] | None = None,
+    ) -> SoftLabels:
+        """Fit, then return ``probas_`` (posteriors, or vote shares) as :class:`SoftLabels`."""
+        self.fit(data, gold=gold, classes=classes)
+        return SoftLabels(items=self.items_, classes=self.classes_, probas=self.probas_)

@@ -29,7 +29,7 @@ import numpy as np
 
 from annotate.aggregation._common import (
     GoldScore,
-    SoftLabels,
+    SingleLabelEstimator,
     TieBreak,
     anchor_to_gold,
     check_tie_break,
@@ -49,7 +49,7 @@ FLOOR = 1e-10
 TIE_TOLERANCE = 1e-9
 
 
-class DawidSkene:
+class DawidSkene(SingleLabelEstimator):
     """Dawid–Skene aggregation of a single-label field.
 
     Model: item ``i`` has a hidden true class ``z_i`` with prior ``P(z_i = c) = priors_[c]``;
@@ -159,27 +159,6 @@ class DawidSkene:
         self.converged_ = state.converged
         self.gold_accuracy_: dict[Hashable, GoldScore] = gold_scores(table)
         return self
-
-    def fit_predict(
-        self,
-        data: object,
-        *,
-        gold: Mapping[Hashable, Hashable] | None = None,
-        classes: Collection[Hashable] | None = None,
-    ) -> dict[Hashable, Hashable | None]:
-        """Fit, then return ``labels_``: ``{item: label}``, ``None`` for unresolved ties."""
-        return self.fit(data, gold=gold, classes=classes).labels_
-
-    def fit_predict_proba(
-        self,
-        data: object,
-        *,
-        gold: Mapping[Hashable, Hashable] | None = None,
-        classes: Collection[Hashable] | None = None,
-    ) -> SoftLabels:
-        """Fit, then return the posteriors as :class:`SoftLabels`."""
-        self.fit(data, gold=gold, classes=classes)
-        return SoftLabels(items=self.items_, classes=self.classes_, probas=self.probas_)
 
     def confusion_matrices(self) -> dict[Hashable, np.ndarray]:
         """``{annotator: (k, k) confusion matrix}``, rows the true class (agreement report)."""

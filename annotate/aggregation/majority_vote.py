@@ -8,7 +8,7 @@ import numpy as np
 
 from annotate.aggregation._common import (
     GoldScore,
-    SoftLabels,
+    SingleLabelEstimator,
     TieBreak,
     anchor_to_gold,
     check_tie_break,
@@ -20,7 +20,7 @@ from annotate.aggregation._common import (
 from annotate.aggregation._table import CodedTable, code_table
 
 
-class MajorityVote:
+class MajorityVote(SingleLabelEstimator):
     """Majority vote: an item's label is the one most of its annotations give.
 
     An item whose top labels have the same number of votes is *tied*: it is listed in
@@ -80,24 +80,3 @@ class MajorityVote:
         self.ties_ = frozenset(table.items[tied].tolist())
         self.gold_accuracy_: dict[Hashable, GoldScore] = gold_scores(table)
         return self
-
-    def fit_predict(
-        self,
-        data: object,
-        *,
-        gold: Mapping[Hashable, Hashable] | None = None,
-        classes: Collection[Hashable] | None = None,
-    ) -> dict[Hashable, Hashable | None]:
-        """Fit, then return ``labels_``: ``{item: label}``, ``None`` for unresolved ties."""
-        return self.fit(data, gold=gold, classes=classes).labels_
-
-    def fit_predict_proba(
-        self,
-        data: object,
-        *,
-        gold: Mapping[Hashable, Hashable] | None = None,
-        classes: Collection[Hashable] | None = None,
-    ) -> SoftLabels:
-        """Fit, then return the vote shares as :class:`SoftLabels`."""
-        self.fit(data, gold=gold, classes=classes)
-        return SoftLabels(items=self.items_, classes=self.classes_, probas=self.probas_)
