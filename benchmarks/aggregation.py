@@ -25,11 +25,11 @@ import os
 import platform
 import shlex
 import sys
-import time
 from importlib.metadata import version
 
 import numpy as np
 import pandas as pd
+from _timing import best_time
 
 from annotate.aggregation import BinaryRelevance, DawidSkene
 from annotate.aggregation import dawid_skene as dawid_skene_module
@@ -99,16 +99,6 @@ def simulate_label_sets(n_items: int, n_annotators: int, seed: int) -> dict[str,
         "annotator": annotator,
         "labels": [frozenset(names[row].tolist()) for row in given],
     }
-
-
-def best_time(fit, repeats: int):
-    """``(seconds, fitted)``: the fastest of ``repeats`` calls of ``fit()``."""
-    best, fitted = np.inf, None
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fitted = fit()
-        best = min(best, time.perf_counter() - started)
-    return best, fitted
 
 
 def main() -> None:

@@ -30,11 +30,11 @@ import os
 import platform
 import shlex
 import sys
-import time
 from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
+from _timing import best_time
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout
 
@@ -88,16 +88,6 @@ def simulate_multilabel(n_items: int, n_annotators: int, missing: float, seed: i
     names = np.array(LABELS, dtype=object)
     values = [list(names[row]) for row in chosen[annotator, item]]
     return {"item": item, "annotator": annotator, "value": values}
-
-
-def best_time(function, repeats: int):
-    """``(seconds, result)``: the fastest of ``repeats`` calls of ``function()``."""
-    best, result = np.inf, None
-    for _ in range(repeats):
-        started = time.perf_counter()
-        result = function()
-        best = min(best, time.perf_counter() - started)
-    return best, result
 
 
 def main() -> None:
