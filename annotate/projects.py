@@ -26,6 +26,7 @@ from annotate.taxonomy import (
     load_guidelines,
     load_taxonomy,
     render_label_config,
+    taxonomy_ref,
 )
 
 
@@ -278,7 +279,7 @@ def _info(project: Project, taxonomy: Taxonomy | None) -> ProjectInfo:
         ls_url=project.ls_url,
         kind=project.kind,
         taxonomy=(
-            f"{taxonomy.name} {taxonomy.version} sha256:{taxonomy.content_hash[:12]}"
+            taxonomy_ref(taxonomy.name, taxonomy.version, taxonomy.content_hash)
             if taxonomy is not None
             else None
         ),

@@ -275,7 +275,12 @@ class Taxonomy(_Strict):
     @property
     def ref(self) -> str:
         """``name version sha256:abcdef123456``: how projects and datasets cite a taxonomy."""
-        return f"{self.name} {self.version} sha256:{self.content_hash[:12]}"
+        return taxonomy_ref(self.name, self.version, self.content_hash)
+
+
+def taxonomy_ref(name: str, version: str, content_hash: str) -> str:
+    """``name version sha256:abcdef123456``, for a taxonomy or a stored row of one."""
+    return f"{name} {version} sha256:{content_hash[:12]}"
 
 
 # ------------------------------------------------------------------------------ loading
