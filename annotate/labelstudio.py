@@ -13,12 +13,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import orjson
-from label_studio_sdk import LabelStudio
-from label_studio_sdk.core.api_error import ApiError
+
+if TYPE_CHECKING:  # the SDK takes a second to import: only commands that talk to Label Studio do
+    from label_studio_sdk import LabelStudio
+    from label_studio_sdk.core.api_error import ApiError
 
 from annotate.config import Settings
 from annotate.errors import AnnotateError, ConfigError
@@ -59,6 +61,8 @@ class LabelStudioConnection:
         Only requests that cannot have reached the server (connection refused) or that are
         safe to repeat (reads) are retried; pass ``idempotent=False`` for writes.
         """
+        from label_studio_sdk.core.api_error import ApiError
+
         idempotent = kwargs.pop("idempotent", True)
         last: Exception | None = None
         for attempt in range(self.retry.attempts):
@@ -166,6 +170,8 @@ class LabelStudioConnection:
 
     def _request(self, what: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """A raw API request through the SDK's authenticated client (same retries, errors)."""
+
+        from label_studio_sdk.core.api_error import ApiError
 
         def send() -> httpx.Response:
             response = self.client._client_wrapper.httpx_client.request(
@@ -282,6 +288,8 @@ def connect(settings: Settings, retry: Retry | None = None) -> LabelStudioConnec
 
 
 def connect_to(url: str, api_key: str, retry: Retry | None = None) -> LabelStudioConnection:
+    from label_studio_sdk import LabelStudio
+
     url = url.rstrip("/")
     # The SDK's own retries are off: Retry above is the one policy.
     client = LabelStudio(base_url=url, api_key=api_key, timeout=120, max_retries=0)
@@ -315,6 +323,8 @@ def _detail(error: ApiError) -> str:
 
 
 def _reason(error: Exception | None) -> str:
+    from label_studio_sdk.core.api_error import ApiError
+
     if isinstance(error, ApiError):
         return f"HTTP {error.status_code}"
     if error is None:

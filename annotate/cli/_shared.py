@@ -6,6 +6,7 @@ A command body validates its arguments, calls the library, and hands the result 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import traceback
@@ -38,6 +39,13 @@ TaxonomyOpt = Annotated[
 
 stdout = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False)
+
+
+def busy(message: str) -> contextlib.AbstractContextManager:
+    """A spinner on stderr while ``message`` is being done (nothing when not a terminal)."""
+    if stderr.is_terminal:
+        return stderr.status(message, spinner="dots")
+    return contextlib.nullcontext()
 
 
 def say(message: str) -> None:

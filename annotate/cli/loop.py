@@ -11,7 +11,6 @@ Usage:
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Annotated
 
@@ -20,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from annotate.batches import push as push_tasks
 from annotate.batches import sample_batch
-from annotate.cli._shared import JsonOpt, emit, say, state, stderr, table
+from annotate.cli._shared import JsonOpt, busy, emit, say, state, stderr, table
 from annotate.pull import pull as pull_annotations
 from annotate.sampling import SamplingParams, load_lexicon, parse_where
 from annotate.status import project_status
@@ -210,11 +209,7 @@ def pull(
     """
     app_state = state(ctx)
     workspace = app_state.workspace()
-    with (
-        stderr.status("pulling annotations", spinner="dots")
-        if stderr.is_terminal
-        else nullcontext()
-    ):
+    with busy("pulling annotations"):
         report = pull_annotations(
             app_state.store(),
             app_state.connection(),
