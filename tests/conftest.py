@@ -20,6 +20,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -107,3 +108,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+@pytest.fixture(autouse=True)
+def datasets_cache(tmp_path, monkeypatch) -> Path:
+    """A fresh Hugging Face datasets cache per test.
+
+    ``datasets.load_dataset(folder)`` keys its cache on the folder's name and the card's
+    ``configs`` and ``dataset_info``, not on the files: two folders named ``1.0.0`` with equal
+    split sizes share one cache entry, so a test could load an earlier test's rows (measured
+    with datasets 5.2; see the README's note on loading versions)."""
+    import datasets.config
+
+    cache = tmp_path / "hf-datasets-cache"
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
+    return cache

@@ -10,6 +10,8 @@ Usage:
     annotate sample round-1 --size 500 --strategy mixed --by platform,month
     annotate pull round-1
     annotate agreement round-1 --format html --screenshot
+    annotate aggregate round-1
+    annotate publish finmis --version 1.0.0 --project round-1
     annotate config show
     annotate ls serve --port 8080
 """
@@ -24,6 +26,7 @@ import typer
 from annotate import __version__
 from annotate.cli import (
     adjudicate,
+    aggregate,
     agreement,
     demo,
     ingest,
@@ -95,6 +98,7 @@ ingest.register(app)
 demo.register(app)
 loop.register(app)
 agreement.register(app)
+aggregate.register(app)
 adjudicate.register(app)
 review.register(app)
 publish.register(app)

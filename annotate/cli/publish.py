@@ -20,7 +20,14 @@ import typer
 
 from annotate.cli._shared import JsonOpt, emit, new_app, say, state, table
 from annotate.errors import AnnotateError, InputError
-from annotate.publish import list_versions, pull_from_hub, push_to_hub, verify, version_folder
+from annotate.publish import (
+    _PER_POST,
+    list_versions,
+    pull_from_hub,
+    push_to_hub,
+    verify,
+    version_folder,
+)
 from annotate.publish import publish as publish_version
 
 app = new_app("datasets", help="List, inspect, compare and pull published dataset versions.")
@@ -64,8 +71,10 @@ def publish(
 ) -> None:
     """Publish an immutable dataset version to the local registry (exports/registry).
 
-    Aggregated labels (soft labels too), leakage-free splits (one account, one near-duplicate
-    group: one split; test items stay in test), a dataset card and a checksummed manifest.
+    Labels come from 'annotate aggregate' (run again here when a pull or decision came
+    later): aggregated labels (soft labels too), leakage-free splits (one account, one
+    near-duplicate group: one split; test items stay in test), a dataset card and a
+    checksummed manifest.
     The suggested bump: major for an incompatible taxonomy change, minor when items were
     added, patch when only labels changed.
     """
@@ -94,6 +103,7 @@ def publish(
         seed=seed,
         message=message,
         dry_run=dry_run,
+        on_stale=say,
     )
     data = report.as_dict()
     if to != "local" and not dry_run:
@@ -171,7 +181,7 @@ def show(
     """A version's rows, provenance and changelog (checksums verified)."""
     name, version, folder = _resolve(ctx, ref)
     manifest = verify(folder)
-    data = {k: v for k, v in manifest.items() if k not in ("splits_by_post", "labels_by_post")}
+    data = {k: v for k, v in manifest.items() if k not in _PER_POST}
     data["path"] = str(folder)
 
     def render(d: dict) -> None:

@@ -10,10 +10,13 @@ Usage::
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -26,6 +29,8 @@ from annotate.config import mask_url
 from annotate.errors import ConfigError
 from annotate.store.models import (
     Adjudication,
+    Aggregate,
+    AggregationRun,
     Annotation,
     Annotator,
     Batch,
@@ -41,6 +46,8 @@ from annotate.store.models import (
 
 __all__ = [
     "Adjudication",
+    "Aggregate",
+    "AggregationRun",
     "Annotation",
     "Annotator",
     "Batch",
@@ -85,7 +92,7 @@ class Store:
 def create_store_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, foreign keys and a busy timeout."""
     try:
-        engine = create_engine(url)
+        engine = create_engine(url, json_deserializer=_json_loads)
     except (ArgumentError, NoSuchModuleError) as error:
         raise ConfigError(
             f"The database URL {mask_url(url)!r} is not usable: {error}.",
@@ -97,6 +104,15 @@ def create_store_engine(url: str) -> Engine:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         event.listen(engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def _json_loads(text: str | bytes) -> Any:
+    """JSON columns are read with orjson (several times faster on the million-row reads of
+    publishing); the standard library's NaN and Infinity, which orjson rejects, still load."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -242,3 +242,57 @@ class DatasetVersion(SQLModel, table=True):
     location: str | None = Field(default=None, sa_type=Text)
     manifest: dict[str, Any] | None = _json()
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class AggregationRun(SQLModel, table=True):
+    """One run of ``annotate aggregate`` over a project: method, what it read, what it found.
+
+    ``inputs`` fingerprints the annotations, adjudications and gold answers it aggregated, so
+    a later pull or decision makes the run stale; ``agreement`` is the agreement summary of
+    those annotations, for the dataset card.
+    """
+
+    __tablename__ = "aggregation_runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    project_id: int = Field(foreign_key="projects.id", index=True)
+    method: str = Field(max_length=20)
+    taxonomy_id: int | None = Field(default=None, foreign_key="taxonomies.id")
+    inputs: dict[str, Any] | None = _json()
+    items: int = 0
+    agreement: dict[str, Any] | None = _json()
+    started_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    finished_at: datetime | None = _when()
+
+
+class Aggregate(SQLModel, table=True):
+    """The aggregated labels of one post in one project by one method: what a dataset version
+    publishes. Rewritten as a whole by each aggregation run of its project and method.
+
+    ``annotations`` holds ``{annotator (pseudonym), labels, severity ("" for none)}`` per
+    annotator, ``evidence`` ``{annotator, start, end, label}`` per span, ``label_probs`` the
+    posterior of each category label in the taxonomy's order. ``near_group`` is the smallest
+    post id of the post's near-duplicate group among the
+    project's aggregated posts (:func:`annotate.splits.near_duplicate_groups`).
+    """
+
+    __tablename__ = "aggregates"
+    __table_args__ = (UniqueConstraint("project_id", "method", "post_pk"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    run_id: int = Field(foreign_key="aggregation_runs.id", index=True)
+    project_id: int = Field(foreign_key="projects.id")
+    method: str = Field(max_length=20)
+    post_pk: int = Field(foreign_key="posts.id", index=True)
+    labels: list[str] | None = _json()
+    severity: str | None = Field(default=None, max_length=100)
+    label_probs: list[float] | None = _json()
+    n_annotators: int = 0
+    item_agreement: float = 0.0
+    annotations: list[Any] | None = _json()
+    evidence: list[Any] | None = _json()
+    reasons: list[str] | None = _json()
+    adjudicated: bool = False
+    gold: bool = False
+    batch_id: int | None = Field(default=None, foreign_key="batches.id")
+    near_group: int | None = None

@@ -1,0 +1,278 @@
+"""Stored aggregates: the labels a dataset version publishes, computed once per project.
+
+Usage::
+
+    report = aggregate_project(store, "round-1", method="dawid-skene")
+    run = fresh_run(store, "round-1", "dawid-skene")   # None when a pull or decision came later
+    run = ensure_aggregated(store, "round-1", "dawid-skene", on_stale=print)
+
+``aggregate_project`` runs :func:`annotate.consensus.project_consensus` (aggregation, rules,
+adjudicated decisions) and writes one :class:`~annotate.store.Aggregate` row per post of the
+project: the labels, the soft labels, the annotations under pseudonyms, the evidence spans,
+the post's near-duplicate group among the project's posts, and an agreement summary on the
+run. Publishing reads these rows instead of aggregating again, so a version of a million
+posts streams from the store.
+
+A run records a fingerprint of what it read (annotations, adjudications, gold answers, tasks).
+When the fingerprint no longer matches the store, the run is stale and
+:func:`ensure_aggregated` aggregates again: nothing published lags behind a pull.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from sqlalchemy import delete, func, insert
+from sqlmodel import select
+
+from annotate.consensus import Method, project_consensus
+from annotate.errors import AnnotateError, InputError
+from annotate.projects import get_project
+from annotate.store import (
+    Adjudication,
+    Aggregate,
+    AggregationRun,
+    Annotation,
+    GoldItem,
+    Post,
+    Store,
+    Task,
+)
+from annotate.store.models import utcnow
+
+METHODS = ("dawid-skene", "majority")
+# Rows per INSERT and per IN (...) list: well under SQLite's and psycopg's parameter limits.
+_CHUNK = 5_000
+
+
+@dataclass
+class AggregationReport:
+    project: str
+    method: str
+    run_id: int
+    items: int
+    labelled: int
+    adjudicated: int
+    flagged: int
+    near_duplicate_groups: int
+    agreement: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def inputs_fingerprint(session, project_id: int) -> dict[str, Any]:
+    """What an aggregate of the project depends on, in a few numbers: changes with every
+    pulled, updated or deleted annotation, every decision, gold answer and task."""
+    annotations = session.exec(
+        select(
+            func.count(Annotation.id),
+            func.max(Annotation.id),
+            func.max(Annotation.pulled_at),
+            func.count(Annotation.deleted_at),
+            func.max(Annotation.deleted_at),
+        )
+        .join(Task, Task.id == Annotation.task_id)
+        .where(Task.project_id == project_id)
+    ).one()
+    decisions = session.exec(
+        select(func.count(Adjudication.id), func.max(Adjudication.decided_at)).where(
+            Adjudication.project_id == project_id
+        )
+    ).one()
+    gold = session.exec(
+        select(func.count(GoldItem.id), func.max(GoldItem.created_at))
+        .join(Task, Task.post_pk == GoldItem.post_pk)
+        .where(Task.project_id == project_id)
+    ).one()
+    tasks = session.exec(
+        select(func.count(Task.id), func.max(Task.id), func.max(Task.batch_id)).where(
+            Task.project_id == project_id
+        )
+    ).one()
+    return {
+        "annotations": [_plain(value) for value in annotations],
+        "adjudications": [_plain(value) for value in decisions],
+        "gold": [_plain(value) for value in gold],
+        "tasks": [_plain(value) for value in tasks],
+    }
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        # SQLite returns naive times, PostgreSQL aware ones: compare them as UTC wall time.
+        return value.replace(tzinfo=None).isoformat()
+    return value
+
+
+def aggregate_project(
+    store: Store, project_name: str, *, method: Method = "dawid-skene"
+) -> AggregationReport:
+    """Aggregate a project and replace its stored aggregates for ``method`` (one transaction:
+    a failed run leaves the previous aggregates in place)."""
+    from annotate.splits import near_duplicate_groups
+
+    if method not in METHODS:
+        raise InputError(f"Unknown aggregation {method!r}; use dawid-skene or majority.")
+    started = utcnow()
+    with store.session() as session:
+        project = get_project(session, project_name)
+        project_id, taxonomy_id = project.id, project.taxonomy_id
+        inputs = inputs_fingerprint(session, project_id)
+    consensus = project_consensus(store, project_name, method=method)
+    pks = sorted(consensus.items)
+    texts: dict[int, str] = {}
+    tasks: dict[int, tuple[int | None, bool]] = {}
+    with store.session() as session:
+        for start in range(0, len(pks), _CHUNK):
+            chunk = pks[start : start + _CHUNK]
+            texts.update(session.exec(select(Post.id, Post.text).where(Post.id.in_(chunk))).all())
+        for post_pk, batch_id, is_gold in session.exec(
+            select(Task.post_pk, Task.batch_id, Task.is_gold).where(Task.project_id == project_id)
+        ):
+            tasks[post_pk] = (batch_id, is_gold)
+    near = near_duplicate_groups([texts[pk] for pk in pks])
+    # A group's key is its smallest post id (pks are sorted: the first member seen).
+    first: dict[int, int] = {}
+    near_key = [first.setdefault(group, pk) for group, pk in zip(near, pks, strict=True)]
+    category_ids = list(consensus.taxonomy.field("category").label_ids)
+    rows = []
+    for pk, key in zip(pks, near_key, strict=True):
+        item = consensus.items[pk]
+        agreeing = sum(1 for a in item.annotations if sorted(a["labels"]) == sorted(item.labels))
+        batch_id, is_gold = tasks.get(pk, (None, False))
+        rows.append(
+            {
+                "project_id": project_id,
+                "method": method,
+                "post_pk": pk,
+                "labels": item.labels,
+                "severity": item.severity,
+                "label_probs": [round(item.label_probs.get(c, 0.0), 6) for c in category_ids],
+                "n_annotators": item.n_annotators,
+                "item_agreement": agreeing / item.n_annotators if item.n_annotators else 0.0,
+                "annotations": [
+                    {
+                        "annotator": a["annotator"],
+                        "labels": a["labels"],
+                        "severity": a["severity"] or "",
+                    }
+                    for a in item.annotations
+                ],
+                "evidence": [
+                    {
+                        "annotator": a["annotator"],
+                        "start": span["start"],
+                        "end": span["end"],
+                        "label": span["label"],
+                    }
+                    for a in item.annotations
+                    for span in a.get("evidence", [])
+                ],
+                "reasons": item.reasons,
+                "adjudicated": item.adjudicated,
+                "gold": bool(is_gold),
+                "batch_id": batch_id,
+                "near_group": key,
+            }
+        )
+    agreement = agreement_summary(store, project_name)
+    with store.transaction() as session:
+        session.execute(
+            delete(Aggregate).where(Aggregate.project_id == project_id, Aggregate.method == method)
+        )
+        run = AggregationRun(
+            project_id=project_id,
+            method=method,
+            taxonomy_id=taxonomy_id,
+            inputs=inputs,
+            items=len(rows),
+            agreement=agreement,
+            started_at=started,
+        )
+        session.add(run)
+        session.flush()
+        for start in range(0, len(rows), _CHUNK):
+            chunk = rows[start : start + _CHUNK]
+            session.execute(insert(Aggregate), [{"run_id": run.id, **row} for row in chunk])
+        run.finished_at = utcnow()
+        session.add(run)
+        run_id = run.id
+    return AggregationReport(
+        project=project_name,
+        method=method,
+        run_id=run_id,
+        items=len(rows),
+        labelled=sum(1 for row in rows if row["labels"]),
+        adjudicated=sum(1 for row in rows if row["adjudicated"]),
+        flagged=sum(1 for row in rows if row["reasons"]),
+        near_duplicate_groups=len(first),
+        agreement=agreement,
+    )
+
+
+def latest_run(session, project_id: int, method: str) -> AggregationRun | None:
+    return session.exec(
+        select(AggregationRun)
+        .where(
+            AggregationRun.project_id == project_id,
+            AggregationRun.method == method,
+            AggregationRun.finished_at.is_not(None),
+        )
+        .order_by(AggregationRun.id.desc())
+    ).first()
+
+
+def fresh_run(store: Store, project_name: str, method: str) -> AggregationRun | None:
+    """The project's latest aggregation run for ``method`` if nothing it read has changed
+    since; None when there is none or it is stale."""
+    with store.session() as session:
+        project = get_project(session, project_name)
+        run = latest_run(session, project.id, method)
+        if run is None or run.inputs != inputs_fingerprint(session, project.id):
+            return None
+        session.expunge(run)
+        return run
+
+
+def ensure_aggregated(
+    store: Store, project_name: str, method: str, *, on_stale=None
+) -> AggregationRun:
+    """The project's fresh aggregation run for ``method``, aggregating first when there is
+    none (``on_stale(message)`` is told why)."""
+    run = fresh_run(store, project_name, method)
+    if run is not None:
+        return run
+    if on_stale is not None:
+        with store.session() as session:
+            known = latest_run(session, get_project(session, project_name).id, method)
+        why = "changed since it was last aggregated" if known else "has not been aggregated yet"
+        on_stale(f"Project {project_name!r} {why}; aggregating ({method}).")
+    aggregate_project(store, project_name, method=method)
+    run = fresh_run(store, project_name, method)
+    if run is None:
+        raise AnnotateError(
+            f"Project {project_name!r} changed while it was being aggregated.",
+            hint="Run the command again once the pull has finished.",
+        )
+    return run
+
+
+def agreement_summary(store: Store, project_name: str) -> dict[str, Any]:
+    """Krippendorff's alpha on the category field with a 1,000-resample bootstrap interval."""
+    from annotate.agreement import summarise
+    from annotate.agreement_data import project_table
+
+    try:
+        table = project_table(store, project_name, "category")
+    except AnnotateError as error:
+        return {"undefined": str(error)}
+    summary = summarise(table.rows, ci=True, n_resamples=1000, seed=0)
+    alpha = summary.krippendorff_alpha
+    return {
+        "krippendorff_alpha": alpha.value,
+        "ci95": alpha.ci.as_list() if alpha.ci else None,
+        "n_items": summary.n_items,
+        "n_annotators": summary.n_annotators,
+    }
