@@ -68,7 +68,6 @@ import math
 from collections import Counter, deque
 from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
 from typing import Any
 
 from annotate.sampling import (  # one definition of "near-duplicate" for sampling and splits
@@ -254,32 +253,29 @@ def group_ids(accounts: Sequence[str | None], near_dup_groups: Sequence[Hashable
             f"There are {len(accounts)} accounts but {len(near_dup_groups)} near-duplicate "
             "group ids; give one of each per post."
         )
-    # Connected components of the graph whose nodes are the posts, the accounts and the
-    # near-duplicate groups, with an edge from each post to its account and to its group
-    # (in C: a million posts take well under a second).
+    if not accounts:
+        return []
+    # A post without an account is an account of its own: linked to nothing else by it.
+    account_codes = _codes([account or ("post", post) for post, account in enumerate(accounts)])
+    return _components(_codes(near_dup_groups), account_codes).tolist()
+
+
+def _components(near_codes: Any, account_codes: Any) -> Any:
+    """:func:`group_ids` on numbered near-duplicate groups and accounts (numpy arrays), as a
+    numpy array: connected components of the graph whose nodes are the posts, the accounts
+    and the near-duplicate groups, with an edge from each post to its account and to its
+    group (in C: a million posts in well under a second)."""
     import numpy as np
     from scipy.sparse import coo_array
     from scipy.sparse.csgraph import connected_components
 
-    size = len(accounts)
-    if size == 0:
-        return []
-    near_codes: dict[Hashable, int] = {}
-    near_nodes = [near_codes.setdefault(near, len(near_codes)) for near in near_dup_groups]
-    posts_with_account = [post for post, account in enumerate(accounts) if account]
-    account_codes: dict[str, int] = {}
-    account_nodes = [
-        account_codes.setdefault(accounts[post], len(account_codes)) for post in posts_with_account
-    ]
+    size = len(near_codes)
+    posts = np.arange(size)
+    near_count = int(near_codes.max()) + 1
     # Nodes: posts 0..size-1, then the near-duplicate groups, then the accounts.
-    sources = np.concatenate([np.arange(size), np.asarray(posts_with_account, dtype=np.int64)])
-    targets = np.concatenate(
-        [
-            np.asarray(near_nodes, dtype=np.int64) + size,
-            np.asarray(account_nodes, dtype=np.int64) + size + len(near_codes),
-        ]
-    )
-    total = size + len(near_codes) + len(account_codes)
+    sources = np.concatenate([posts, posts])
+    targets = np.concatenate([near_codes + size, account_codes + size + near_count])
+    total = size + near_count + int(account_codes.max()) + 1
     graph = coo_array(
         (np.ones(len(targets), dtype=np.int8), (sources, targets)), shape=(total, total)
     )
@@ -288,7 +284,7 @@ def group_ids(accounts: Sequence[str | None], near_dup_groups: Sequence[Hashable
     _, first, inverse = np.unique(components[:size], return_index=True, return_inverse=True)
     number = np.empty(len(first), dtype=np.int64)
     number[np.argsort(first)] = np.arange(len(first))
-    return number[inverse].tolist()
+    return number[inverse]
 
 
 # ------------------------------------------------------------------------------- assignment
@@ -315,84 +311,87 @@ def assign_splits(
     ...               fractions=(0.5, 0.0, 0.5))
     {'a': 'train', 'b': 'train', 'c': 'train', 'd': 'test'}
     """
-    fractions = _check_fractions(fractions)
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= _MAX_SEED:
-        raise ValueError(f"The seed must be a whole number from 0 to 2**64 - 1, not {seed!r}.")
-    if not len(item_ids) == len(labels) == len(groups):
-        raise ValueError(
-            f"There are {len(item_ids)} items, {len(labels)} labels and {len(groups)} group "
-            "ids; give one label (or set of labels) and one group id per item."
-        )
-    if len(set(item_ids)) != len(item_ids):
-        repeated = next(item for item, count in Counter(item_ids).items() if count > 1)
-        raise ValueError(f"Item {repeated!r} appears more than once; item ids must be unique.")
+    fractions = _check_input(item_ids, labels, groups, fractions, seed, previous)
     previous = previous or {}
-    unknown = {split for split in previous.values() if split not in SPLITS}
-    if unknown:
-        raise ValueError(
-            f"Unknown split {sorted(map(str, unknown))[0]!r} in the previous assignment; "
-            f"splits are {', '.join(SPLITS)}."
-        )
+
+    codes = _assign_codes(item_ids, labels, _codes(groups), fractions, seed, previous)
+    return dict(zip(item_ids, [SPLITS[code] for code in codes.tolist()], strict=True))
+
+
+def _assign_codes(item_ids, labels, group_codes, fractions, seed, previous):
+    """:func:`assign_splits` on checked input, with groups numbered ``0, 1, ...`` in order of
+    their first item (a numpy array): the split number of every item, as a numpy array.
+
+    Groups and their label counts are gathered with numpy (a million items in about a
+    second); the placement itself walks the groups as the module docstring says.
+    """
+    import numpy as np
 
     key = seed.to_bytes(8, "little")
-    members: dict[Hashable, list[int]] = {}
-    for position, group in enumerate(groups):
-        members.setdefault(group, []).append(position)
-    item_labels = [_label_set(value) for value in labels]
-    blocks = [
-        _Block(
-            positions, [item_labels[p] for p in positions], [item_ids[p] for p in positions], key
-        )
-        for positions in members.values()
-    ]
-
     total = len(item_ids)
-    label_totals: Counter[str] = Counter(chain.from_iterable(item_labels))
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(group_codes, kind="stable")
+    ordered = group_codes[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], total]
+    sizes = ends - starts
+    # Items per label and group: a 0/1 matrix over the distinct label sets.
+    label_sets = [_label_set(value) for value in labels]
+    set_codes = _codes(label_sets)
+    distinct = list(dict.fromkeys(label_sets))
+    names = sorted(set().union(*distinct))  # in name order: ties go to the first name
+    column = {name: number for number, name in enumerate(names)}
+    hot = np.zeros((len(distinct), len(names)), dtype=np.int64)
+    for row, values in enumerate(distinct):
+        hot[row, [column[name] for name in values]] = 1
+    counts = np.add.reduceat(hot[set_codes[order]], starts, axis=0) if names else None
+    label_totals = counts.sum(axis=0) if names else np.zeros(0)
+    ids_in_order = [item_ids[position] for position in order.tolist()]
+    blocks = list(zip(starts.tolist(), ends.tolist(), strict=True))
+    ranks = [_item_rank(min(map(str, ids_in_order[a:b])), key) for a, b in blocks]
+
     wanted = [fraction * total for fraction in fractions]
-    wanted_label = [
-        {label: fraction * count for label, count in label_totals.items()} for fraction in fractions
-    ]
+    wanted_label = np.outer(np.asarray(fractions, dtype=float), label_totals)
     placed: list[int | None] = [None] * len(blocks)
 
     def place(number: int, split: int) -> None:
         placed[number] = split
-        block = blocks[number]
-        wanted[split] -= block.size
-        for label, count in block.label_counts.items():
-            wanted_label[split][label] -= count
+        wanted[split] -= int(sizes[number])
+        if names:
+            wanted_label[split] -= counts[number]
 
-    for number, block in enumerate(blocks):
-        split = _previous_split(block.item_ids, previous)
-        if split is not None:
-            place(number, split)
+    if previous:
+        for number, (a, b) in enumerate(blocks):
+            split = _previous_split(ids_in_order[a:b], previous)
+            if split is not None:
+                place(number, split)
 
     open_splits = [split for split, fraction in enumerate(fractions) if fraction > 0]
     # Largest first, as in greedy bin packing; among equal sizes the seeded key decides.
-    by_size = sorted(range(len(blocks)), key=lambda n: (-blocks[n].size, blocks[n].rank))
-    while True:
-        remaining: Counter[str] = Counter()
-        for number in by_size:
-            if placed[number] is None:
-                remaining.update(blocks[number].label_counts)
-        if not remaining:
+    by_size = sorted(range(len(blocks)), key=lambda n: (-sizes[n], ranks[n]))
+    has_label = counts > 0 if names else None
+    while names:
+        unplaced = np.asarray([number for number in by_size if placed[number] is None], dtype=int)
+        remaining = counts[unplaced].sum(axis=0) if len(unplaced) else np.zeros(len(names))
+        if not remaining.any():
             break
-        rarest = min(remaining, key=lambda label: (remaining[label], label))
-        for number in by_size:
-            if placed[number] is None and rarest in blocks[number].label_counts:
+        present = np.flatnonzero(remaining)
+        rarest = int(present[np.argmin(remaining[present])])  # fewest, then first by name
+        for number in unplaced.tolist():
+            if has_label[number, rarest]:
                 split = max(
                     open_splits,
-                    key=lambda s: (wanted_label[s][rarest], wanted[s], -s),
+                    key=lambda s: (wanted_label[s, rarest], wanted[s], -s),
                 )
                 place(number, split)
     for number in by_size:
         if placed[number] is None:
             place(number, max(open_splits, key=lambda s: (wanted[s], -s)))
 
-    splits: list[str] = [""] * total
-    for number, block in enumerate(blocks):
-        for position in block.positions:
-            splits[position] = SPLITS[placed[number]]  # type: ignore[index]
-    return dict(zip(item_ids, splits, strict=True))
+    result = np.empty(total, dtype=np.int64)
+    result[order] = np.repeat(np.asarray(placed, dtype=np.int64), sizes)
+    return result
 
 
 @dataclass
@@ -442,42 +441,43 @@ def leak_free_splits(
     >>> result.assignment, result.withheld
     ({'a1': 'train', 'b1': 'test', 'b2': 'test', 'c1': 'train'}, ['a2'])
     """
-    fractions = _check_fractions(fractions)
     if not len(item_ids) == len(accounts) == len(near_dup_groups):
         raise ValueError(
             f"There are {len(item_ids)} items, {len(accounts)} accounts and "
             f"{len(near_dup_groups)} near-duplicate group ids; give one of each per item."
         )
+    fractions = _check_input(item_ids, labels, accounts, fractions, seed, previous)
     import numpy as np
 
     previous = previous or {}
     total = len(item_ids)
-    groups = np.asarray(group_ids(accounts, near_dup_groups), dtype=np.int64)
-    sizes = np.bincount(groups, minlength=1)
-    limit = min(fraction for fraction in fractions if fraction > 0) * total
+    if total == 0:
+        return LeakFreeSplits({})
     # An item without an account is an account of its own.
     account_codes = _codes(
         [account or ("item", position) for position, account in enumerate(accounts)]
     )
-    # Only a group of two or more accounts can be cut (along its accounts).
-    big = sizes[groups] > limit
-    pairs = np.unique(np.stack([groups[big], account_codes[big]]), axis=1)
-    accounts_per_group = np.bincount(pairs[0], minlength=len(sizes))
-    is_cut = (sizes > limit) & (accounts_per_group > 1)
-    if not is_cut.any():
-        assignment = assign_splits(
-            item_ids, labels, groups.tolist(), fractions=fractions, seed=seed, previous=previous
-        )
-        return LeakFreeSplits(assignment)
-    in_cut = is_cut[groups]
-    # Blocks: whole groups, and the accounts of the cut ones.
-    blocks = np.where(in_cut, len(sizes) + account_codes, groups)
-    placed = assign_splits(
-        item_ids, labels, blocks.tolist(), fractions=fractions, seed=seed, previous=previous
-    )
-    split_code = {split: number for number, split in enumerate(SPLITS)}
-    placed_codes = np.fromiter((split_code[placed[item]] for item in item_ids), np.int64, total)
     near_codes = _codes(near_dup_groups)
+    groups = _components(near_codes, account_codes)
+    sizes = np.bincount(groups)
+    limit = min(fraction for fraction in fractions if fraction > 0) * total
+    # Only a group of two or more accounts can be cut (along its accounts).
+    lowest = np.full(len(sizes), np.iinfo(np.int64).max)
+    highest = np.full(len(sizes), -1)
+    np.minimum.at(lowest, groups, account_codes)
+    np.maximum.at(highest, groups, account_codes)
+    is_cut = (sizes > limit) & (lowest != highest)
+    # Blocks: whole groups, and the accounts of the cut ones.
+    in_cut = is_cut[groups]
+    blocks = np.where(in_cut, len(sizes) + account_codes, groups)
+    placed_codes = _assign_codes(
+        item_ids, labels, np.unique(blocks, return_inverse=True)[1], fractions, seed, previous
+    )
+    if not is_cut.any():
+        return LeakFreeSplits(
+            dict(zip(item_ids, [SPLITS[c] for c in placed_codes.tolist()], strict=True))
+        )
+    split_code = {split: number for number, split in enumerate(SPLITS)}
     cut_positions = np.flatnonzero(in_cut)
     near_cut, split_cut = near_codes[cut_positions], placed_codes[cut_positions]
     # Votes per near-duplicate group and split; most posts win, ties go to the later split
@@ -502,8 +502,10 @@ def leak_free_splits(
     keep = np.ones(total, dtype=bool)
     keep[withheld_positions] = False
     kept = {
-        item: split
-        for item, split, kept_item in zip(placed, placed.values(), keep.tolist(), strict=True)
+        item: SPLITS[code]
+        for item, code, kept_item in zip(
+            item_ids, placed_codes.tolist(), keep.tolist(), strict=True
+        )
         if kept_item
     }
     return LeakFreeSplits(
@@ -522,25 +524,6 @@ def _codes(values: Sequence[Hashable]) -> Any:
     return np.fromiter(
         (numbers.setdefault(value, len(numbers)) for value in values), np.int64, len(values)
     )
-
-
-class _Block:
-    """One group as assignment sees it: its positions, size, items per label, seeded rank."""
-
-    __slots__ = ("item_ids", "label_counts", "positions", "rank", "size")
-
-    def __init__(
-        self,
-        positions: list[int],
-        labels: list[frozenset[str]],
-        item_ids: list[Hashable],
-        key: bytes,
-    ):
-        self.positions = positions
-        self.item_ids = item_ids
-        self.size = len(positions)
-        self.label_counts: Counter[str] = Counter(chain.from_iterable(labels))
-        self.rank = _item_rank(min(map(str, item_ids)), key)
 
 
 def _item_rank(item: Hashable, key: bytes) -> bytes:
@@ -566,6 +549,28 @@ def _previous_split(item_ids: Iterable[Hashable], previous: Mapping[Hashable, st
     if _TEST in counts:
         return _TEST
     return min(counts, key=lambda split: (-counts[split], split))
+
+
+def _check_input(item_ids, labels, groups, fractions, seed, previous) -> tuple:
+    """Raise ValueError on input :func:`assign_splits` cannot use; the checked fractions."""
+    fractions = _check_fractions(fractions)
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= _MAX_SEED:
+        raise ValueError(f"The seed must be a whole number from 0 to 2**64 - 1, not {seed!r}.")
+    if not len(item_ids) == len(labels) == len(groups):
+        raise ValueError(
+            f"There are {len(item_ids)} items, {len(labels)} labels and {len(groups)} group "
+            "ids; give one label (or set of labels) and one group id per item."
+        )
+    if len(set(item_ids)) != len(item_ids):
+        repeated = next(item for item, count in Counter(item_ids).items() if count > 1)
+        raise ValueError(f"Item {repeated!r} appears more than once; item ids must be unique.")
+    unknown = {split for split in (previous or {}).values() if split not in SPLITS}
+    if unknown:
+        raise ValueError(
+            f"Unknown split {sorted(map(str, unknown))[0]!r} in the previous assignment; "
+            f"splits are {', '.join(SPLITS)}."
+        )
+    return fractions
 
 
 def _check_fractions(fractions: Sequence[float]) -> tuple[float, float, float]:

@@ -327,3 +327,13 @@ def test_other_invalid_input_raises():
         assign_splits(["a"], ["x"], [0], previous={"a": "dev"})
     with pytest.raises(ValueError, match="seed"):
         assign_splits(["a"], ["x"], [0], seed=-1)
+
+
+def test_leak_free_splits_refuse_bad_input():
+    with pytest.raises(ValueError, match="2 items, 1 accounts and 2 near-duplicate group ids"):
+        leak_free_splits(["a", "b"], ["x", "y"], ["A"], [0, 1])
+    with pytest.raises(ValueError, match="appears more than once"):
+        leak_free_splits(["a", "a"], ["x", "y"], ["A", "B"], [0, 1])
+    with pytest.raises(ValueError, match="Unknown split 'dev'"):
+        leak_free_splits(["a"], ["x"], ["A"], [0], previous={"a": "dev"})
+    assert leak_free_splits([], [], [], []).assignment == {}
