@@ -188,10 +188,14 @@ def _publish(store, settings, workspace, say) -> dict[str, Any]:
         version = f"{major}.{minor + 1}.0"
     else:
         version = "1.0.0"
-    report = publish(store, settings, workspace, name, version, projects=[DEMO_PROJECT])
+    report = publish(
+        store, settings, workspace, name, version, projects=[DEMO_PROJECT], on_stale=say
+    )
+    withheld = report.excluded.get("withheld_between_splits", 0)
     say(
-        f"Published {name} {version} at {report.path} ({report.rows}); load it with "
-        f'datasets.load_dataset("{report.path}").'
+        f"Published {name} {version} at {report.path} ({report.rows}"
+        + (f"; {withheld} posts withheld to keep splits apart" if withheld else "")
+        + f'); load it with datasets.load_dataset("{report.path}").'
     )
     return report.as_dict()
 

@@ -126,6 +126,7 @@ def publish(
     message: str | None = None,
     dry_run: bool = False,
     on_stale: Callable[[str], None] | None = None,
+    progress: Callable[[str, int, int | None], None] | None = None,
 ) -> PublishReport:
     """Build and write one dataset version (see the module docstring).
 
@@ -134,6 +135,7 @@ def publish(
     (``on_stale`` is told). Two passes over the store: a light one (ids, accounts, labels,
     near-duplicate groups) to choose the splits, then one that streams every row into
     the Parquet file of its split, so memory does not grow with the texts.
+    ``progress(stage, done, total)`` hears how far it got.
     """
     from annotate.splits import leak_free_splits
 
@@ -166,6 +168,8 @@ def publish(
     earlier = [v for v in list_versions(settings, name) if _key(v) < _key(version)]
     previous = read_manifest(version_folder(settings, name, earlier[-1])) if earlier else None
 
+    progress = progress or (lambda stage, done, total: None)
+    progress("choosing splits", 0, None)
     plan = _plan(store, workspace, projects, batches, aggregation, min_annotators, on_stale)
     if not plan.post_ids:
         raise AnnotateError("Nothing to publish: no post of these projects has an aggregate.")
@@ -213,7 +217,7 @@ def publish(
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=target.parent))
     try:
-        stats = _write_splits(staging, store, workspace, plan, assignment)
+        stats = _write_splits(staging, store, workspace, plan, assignment, progress)
         card = render_card(name, version, plan.taxonomy, stats, plan.provenance, changelog, message)
         (staging / "README.md").write_text(card, encoding="utf-8")
         manifest = _write_manifest(
@@ -408,7 +412,7 @@ class _Stats:
     download_size: int = 0  # bytes of the Parquet files
 
 
-def _write_splits(folder: Path, store: Store, workspace: Workspace, plan: _Plan, assignment):
+def _write_splits(folder, store: Store, workspace: Workspace, plan: _Plan, assignment, progress):
     """Stream the planned rows from the store into ``data/{split}-00000-of-00001.parquet``,
     one Arrow table per chunk of rows, so memory holds a chunk, not the version."""
     import pyarrow as pa
@@ -466,6 +470,7 @@ def _write_splits(folder: Path, store: Store, workspace: Workspace, plan: _Plan,
                         pending.append(background.submit(writer.write_table, piece))
                         stats.counts[split] += piece.num_rows
                         stats.sizes[split] += piece.nbytes
+                    progress("writing posts", sum(stats.counts.values()), len(assignment))
                     while len(pending) > 3:  # bound the chunks held in memory
                         pending.pop(0).result()
         for future in pending:

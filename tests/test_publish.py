@@ -281,8 +281,12 @@ def test_publish_to_the_hub_and_pull_a_tag(workspace, tmp_path, monkeypatch):
         local_v1 = datasets.load_dataset(str(version_folder(settings, "finmis", "1.0.0")))
         assert sum(map(len, v1.values())) == sum(map(len, local_v1.values()))
         assert sum(map(len, v2.values())) > sum(map(len, v1.values()))
-        assert v1["train"]["post_id"] == local_v1["train"]["post_id"]
-        assert v1["train"].features == local_v1["train"].features
+        # Row for row what the local registry holds (which test_publish_loads_... compares
+        # with the store field by field).
+        assert set(v1) == set(local_v1)
+        for split in local_v1:
+            assert v1[split].features == local_v1[split].features
+            assert v1[split].to_list() == local_v1[split].to_list()
         # The card's YAML passes huggingface_hub's metadata validation (against the server).
         DatasetCard.load(version_folder(settings, "finmis", "1.0.0") / "README.md").validate(
             repo_type="dataset"
@@ -343,3 +347,21 @@ def test_diff_is_exact_on_a_constructed_change(workspace):
                 counts[label] = counts.get(label, 0) + sign
     assert diff["label_count_changes"] == {k: v for k, v in sorted(counts.items()) if v}
     assert diff["label_count_changes"]["extortion"] >= 1
+
+
+def test_publish_reports_progress(workspace):
+    settings, space, store, _ = workspace
+    heard = []
+    report = publish(
+        store,
+        settings,
+        space,
+        "finmis",
+        "1.0.0",
+        projects=["round-1"],
+        progress=lambda stage, done, total: heard.append((stage, done, total)),
+    )
+    assert heard[0] == ("choosing splits", 0, None)
+    written = [(done, total) for stage, done, total in heard if stage == "writing posts"]
+    assert written[-1] == (sum(report.rows.values()),) * 2
+    assert [done for done, _ in written] == sorted(done for done, _ in written)

@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from annotate.batches import push as push_tasks
 from annotate.batches import sample_batch
-from annotate.cli._shared import JsonOpt, busy, emit, say, state, stderr, table
+from annotate.cli._shared import JsonOpt, busy, emit, progress_bar, say, state, table
 from annotate.pull import pull as pull_annotations
 from annotate.sampling import SamplingParams, load_lexicon, parse_where
 from annotate.status import project_status
@@ -41,21 +40,9 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status)
 
 
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=stderr,
-        transient=True,
-        disable=not stderr.is_terminal,
-    )
-
-
 def push_pending(ctx: typer.Context, project: str, send_account_ids: bool) -> dict:
     app_state = state(ctx)
-    with _progress() as bar:
+    with progress_bar() as bar:
         task = bar.add_task("pushing tasks", total=None)
         report = push_tasks(
             app_state.store(),

@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from annotate.cli._shared import JsonOpt, emit, new_app, say, state, table
+from annotate.cli._shared import JsonOpt, emit, new_app, progress_bar, say, state, table
 from annotate.errors import AnnotateError, InputError
 from annotate.publish import (
     _PER_POST,
@@ -89,22 +89,27 @@ def publish(
     if to != "local" and not hub_repo:
         raise InputError("--to hub needs --hub-repo ORG/NAME.")
     app_state = state(ctx)
-    report = publish_version(
-        app_state.store(),
-        app_state.settings,
-        app_state.workspace(),
-        name,
-        version,
-        projects=project,
-        batches=batch,
-        aggregation=aggregation,
-        min_annotators=min_annotators,
-        split=fractions,
-        seed=seed,
-        message=message,
-        dry_run=dry_run,
-        on_stale=say,
-    )
+    with progress_bar() as bar:
+        task = bar.add_task("publishing", total=None)
+        report = publish_version(
+            app_state.store(),
+            app_state.settings,
+            app_state.workspace(),
+            name,
+            version,
+            projects=project,
+            batches=batch,
+            aggregation=aggregation,
+            min_annotators=min_annotators,
+            split=fractions,
+            seed=seed,
+            message=message,
+            dry_run=dry_run,
+            on_stale=say,
+            progress=lambda stage, done, total: bar.update(
+                task, description=stage, completed=done, total=total
+            ),
+        )
     data = report.as_dict()
     if to != "local" and not dry_run:
         data["hub"] = push_to_hub(
