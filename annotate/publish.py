@@ -271,6 +271,7 @@ class _Plan:
     excluded: dict[str, int] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     pseudonyms: dict[str, str] = field(default_factory=dict)
+    parsed_labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def withhold(self, post_ids: list[str]) -> None:
         """Leave these posts out of the version (pass 2 skips what ``pks`` does not hold)."""
@@ -318,11 +319,10 @@ def _plan(store, workspace, projects, batches, method, min_annotators, on_stale)
                 .execute(
                     select(
                         Aggregate.post_pk,
-                        Post.source,
-                        Post.post_id,
+                        _post_id(),
                         Post.account_id,
                         Aggregate.near_group,
-                        _raw(Aggregate.labels),
+                        cast(Aggregate.labels, Text),
                         Aggregate.severity,
                         Aggregate.n_annotators,
                         Aggregate.batch_id,
@@ -334,7 +334,7 @@ def _plan(store, workspace, projects, batches, method, min_annotators, on_stale)
             )
             for part in rows.partitions():
                 _plan_rows(plan, part, index, workspace, wanted_batches, min_annotators)
-                used_batches.update(row[8] for row in part if row[8] and row[0] in plan.pks)
+                used_batches.update(row[7] for row in part if row[7] and row[0] in plan.pks)
             for batch in session.exec(select(Batch).where(Batch.id.in_(sorted(used_batches)))):
                 provenance["batches"].append(
                     {
@@ -378,22 +378,29 @@ def _plan(store, workspace, projects, batches, method, min_annotators, on_stale)
 
 
 def _plan_rows(plan: _Plan, rows, index, workspace, wanted_batches, min_annotators) -> None:
-    """Add one chunk of light rows (pk, source, post id, account, near-duplicate group,
-    labels, severity, annotators, batch) of project number ``index`` to the plan."""
-    if wanted_batches is not None:
-        rows = [row for row in rows if row[8] in wanted_batches]
-    rows = [row for row in rows if row[0] not in plan.pks]  # else taken from an earlier project
-    enough = [row for row in rows if row[7] >= min_annotators]
-    plan.excluded["too_few_annotators"] += len(rows) - len(enough)
-    labels = [_json(row[5]) for row in enough]
-    kept = [row for row, values in zip(enough, labels, strict=True) if values]
-    plan.excluded["no_aggregate"] += len(enough) - len(kept)
-    plan.pks.update((row[0], index) for row in kept)
-    plan.post_ids.extend(f"{row[1]}:{row[2]}" for row in kept)
-    plan.accounts.extend(plan.account(workspace, row[3]) for row in kept)
-    plan.near_groups.extend(row[4] for row in kept)
-    plan.label_sets.extend(tuple(values) for values in labels if values)
-    plan.severities.extend(row[6] for row in kept)
+    """Add one chunk of light rows (pk, post id, account, near-duplicate group, labels as
+    JSON text, severity, annotators, batch) of project number ``index`` to the plan."""
+    pks, parsed, excluded = plan.pks, plan.parsed_labels, plan.excluded
+    for pk, post_id, account_id, near, labels, severity, n, batch_id in rows:
+        if wanted_batches is not None and batch_id not in wanted_batches:
+            continue
+        if pk in pks:
+            continue  # taken from an earlier project
+        if n < min_annotators:
+            excluded["too_few_annotators"] += 1
+            continue
+        values = parsed.get(labels)
+        if values is None:  # a few hundred distinct label sets: parse each once
+            values = parsed[labels] = tuple(_json(labels) or ())
+        if not values:
+            excluded["no_aggregate"] += 1
+            continue
+        pks[pk] = index
+        plan.post_ids.append(post_id)
+        plan.accounts.append(plan.account(workspace, account_id))
+        plan.near_groups.append(near)
+        plan.label_sets.append(values)
+        plan.severities.append(severity)
 
 
 _YIELD = 20_000
@@ -429,8 +436,7 @@ def _write_splits(folder, store: Store, workspace: Workspace, plan: _Plan, assig
     query = (
         select(
             Aggregate.post_pk,
-            Post.source,
-            Post.post_id,
+            _post_id(),
             Post.text,
             Post.platform,
             Post.account_id,
@@ -452,7 +458,7 @@ def _write_splits(folder, store: Store, workspace: Workspace, plan: _Plan, assig
                 result = connection.execution_options(yield_per=_YIELD).execute(
                     query.where(Aggregate.project_id == project_id, Aggregate.method == plan.method)
                 )
-                for part in result.partitions():
+                for part in _prefetched(result.partitions()):
                     rows = [row for row in part if plan.pks.get(row[0]) == index]
                     if not rows:
                         continue
@@ -483,6 +489,46 @@ def _write_splits(folder, store: Store, workspace: Workspace, plan: _Plan, assig
     return stats
 
 
+def _prefetched(parts: Iterator[Any], ahead: int = 2) -> Iterator[Any]:
+    """``parts`` read on a thread, ``ahead`` chunks in advance: the database driver works
+    (without the GIL) while the caller turns the previous chunk into Arrow."""
+    import queue
+    import threading
+
+    done = object()
+    buffer: queue.Queue = queue.Queue(maxsize=ahead)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for part in parts:
+                if stop.is_set():
+                    return
+                buffer.put(part)
+        except BaseException as error:  # handed to the caller
+            buffer.put(error)
+            return
+        buffer.put(done)
+
+    reader = threading.Thread(target=read, name="store-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while reader.is_alive():  # let a blocked reader finish its put
+            try:
+                buffer.get_nowait()
+            except queue.Empty:
+                reader.join(timeout=0.1)
+
+
 def _chunk(rows, plan: _Plan, workspace: Workspace, assignment, schema, stats: _Stats):
     """One chunk of store rows as an Arrow table of the version's schema, and each row's split
     (the counts the card needs are added to ``stats``).
@@ -494,13 +540,13 @@ def _chunk(rows, plan: _Plan, workspace: Workspace, assignment, schema, stats: _
     import pyarrow.compute as pc
 
     columns = list(zip(*rows, strict=True))
-    post_ids = [f"{source}:{post}" for source, post in zip(*columns[1:3], strict=True)]
+    post_ids = columns[1]
     splits = [assignment[post_id] for post_id in post_ids]
-    nested = _nested(columns[7], schema)
+    nested = _nested(columns[6], schema)
     labels = nested.column("labels").combine_chunks()
     category = pa.array(plan.taxonomy.field("category").label_ids)
     severity = pa.array(plan.taxonomy.field("severity").label_ids)
-    adjudicated = pa.array([bool(value) for value in columns[11]], pa.bool_())
+    adjudicated = pa.array([bool(value) for value in columns[10]], pa.bool_())
 
     def typed(name: str, values: Any) -> pa.Array:
         return pa.array(values, schema.field(name).type)
@@ -508,24 +554,24 @@ def _chunk(rows, plan: _Plan, workspace: Workspace, assignment, schema, stats: _
     table = pa.Table.from_arrays(
         [
             typed("post_id", post_ids),
-            typed("text", columns[3]),
-            typed("platform", [value or "" for value in columns[4]]),
-            typed("account", [plan.account(workspace, value) for value in columns[5]]),
-            typed("created_at", [_iso(value) for value in columns[6]]),
+            typed("text", columns[2]),
+            typed("platform", [value or "" for value in columns[3]]),
+            typed("account", [plan.account(workspace, value) for value in columns[4]]),
+            _iso_column(columns[5]),
             pa.ListArray.from_arrays(
                 labels.offsets, pc.index_in(labels.flatten(), value_set=category).cast(pa.int64())
             ),
             nested.column("label_probs"),
-            pc.index_in(pa.array(columns[8], pa.string()), value_set=severity)
+            pc.index_in(pa.array(columns[7], pa.string()), value_set=severity)
             .fill_null(-1)
             .cast(pa.int64()),
-            typed("n_annotators", columns[9]),
-            typed("item_agreement", columns[10]),
+            typed("n_annotators", columns[8]),
+            typed("item_agreement", columns[9]),
             nested.column("annotations"),
             nested.column("evidence"),
             adjudicated,
-            typed("gold", [bool(value) for value in columns[12]]),
-            typed("batch", [value or -1 for value in columns[13]]),
+            typed("gold", [bool(value) for value in columns[11]]),
+            typed("batch", [value or -1 for value in columns[12]]),
         ],
         schema=schema,
     )
@@ -578,6 +624,28 @@ def _raw(column: Any, as_type: Any = Text) -> Any:
 
 def _json(value: Any) -> Any:
     return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _post_id() -> Any:
+    """``source:post_id``, put together by the database."""
+    return (Post.source + literal(":", Text) + Post.post_id).label("post_id")
+
+
+# SQLAlchemy keeps SQLite's times as text, YYYY-MM-DD HH:MM:SS.ffffff.
+_SQLITE_TIME = r"^(\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d)(?:\.000000$)?"
+
+
+def _iso_column(values: tuple) -> Any:
+    """Stored times as ``datetime.isoformat`` gives them, as an Arrow string array: SQLite's
+    text rewritten by Arrow (the common case), PostgreSQL's datetimes one by one."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if all(type(value) is str and len(value) == 26 for value in values):
+        return pc.replace_substring_regex(
+            pa.array(values, pa.string()), pattern=_SQLITE_TIME, replacement=r"\1T\2"
+        )
+    return pa.array([_iso(value) for value in values], pa.string())
 
 
 def _iso(value: Any) -> str:

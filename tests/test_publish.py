@@ -162,6 +162,9 @@ def test_publish_loads_with_datasets_and_matches_the_store(workspace):
     card = DatasetCard.load(folder / "README.md")
     assert "Agreement on the category field" in card.text and "α = " in card.text
     assert report.provenance["agreement"]["round-1"]["ci95"]
+    with store.session() as session:
+        batch_ids = sorted(set(session.exec(select(Task.batch_id)).all()))
+    assert [batch["id"] for batch in report.provenance["batches"]] == batch_ids
     data = card.data.to_dict()
     # The metadata round-trips through huggingface_hub's DatasetCardData and datasets reads
     # its dataset_info (features and split sizes) the way load_dataset does.
