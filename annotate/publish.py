@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 from sqlalchemy import Integer, Text, cast, func, literal, type_coerce
 from sqlmodel import select
@@ -132,9 +133,10 @@ def publish(
 
     Labels come from the projects' stored aggregates (:mod:`annotate.aggregates`); a project
     whose aggregates are missing or older than its annotations is aggregated first
-    (``on_stale`` is told). Two passes over the store: a light one (ids, accounts, labels,
-    near-duplicate groups) to choose the splits, then one that streams every row into
-    the Parquet file of its split, so memory does not grow with the texts.
+    (``on_stale`` is told). One pass over the store keeps what choosing the splits needs
+    (ids, accounts, labels, near-duplicate groups) and spills the rows, as Arrow, to a file
+    in the staging folder; once the splits are chosen, the spilled rows are copied into the
+    Parquet file of their split. Memory holds a chunk of rows, not the texts of the version.
     ``progress(stage, done, total)`` hears how far it got.
     """
     from annotate.splits import leak_free_splits
@@ -169,55 +171,68 @@ def publish(
     previous = read_manifest(version_folder(settings, name, earlier[-1])) if earlier else None
 
     progress = progress or (lambda stage, done, total: None)
-    progress("choosing splits", 0, None)
-    plan = _plan(store, workspace, projects, batches, aggregation, min_annotators, on_stale)
-    if not plan.post_ids:
-        raise AnnotateError("Nothing to publish: no post of these projects has an aggregate.")
-    splits = leak_free_splits(
-        plan.post_ids,
-        plan.label_sets,
-        plan.accounts,
-        plan.near_groups,
-        fractions=split,
-        seed=seed,
-        previous=previous["splits_by_post"] if previous else None,
-    )
-    assignment = splits.assignment
-    if splits.withheld:
-        plan.withhold(splits.withheld)
-    plan.excluded["withheld_between_splits"] = len(splits.withheld)
-    plan.provenance["splits"] = {"fractions": list(split), "seed": seed, **splits.as_dict()}
-    labels_by_post = {
-        post_id: [list(labels), severity]
-        for post_id, labels, severity in zip(
-            plan.post_ids, plan.label_sets, plan.severities, strict=True
-        )
-        if post_id in assignment
-    }
-    changelog = _changelog(previous, labels_by_post, plan.taxonomy)
-    counts = Counter(assignment.values())
-    report = PublishReport(
-        name=name,
-        version=version,
-        path=None,
-        rows={s: counts.get(s, 0) for s in SPLITS},
-        excluded=plan.excluded,
-        suggested_bump=changelog["suggested_bump"],
-        changelog=changelog,
-        dry_run=dry_run,
-        provenance=plan.provenance,
-    )
-    if previous and _bump(previous["version"], version) < _BUMPS[changelog["suggested_bump"]]:
-        raise AnnotateError(
-            f"{name} {version} needs a {changelog['suggested_bump']} bump over "
-            f"{previous['version']} ({changelog['reason']}).",
-        )
-    if dry_run:
-        return report
+    progress("reading the store", 0, None)
     target.parent.mkdir(parents=True, exist_ok=True)
+    # Everything is written in a hidden folder next to the version's place, renamed into
+    # place at the end: a failed or interrupted publish leaves no partial version.
     staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=target.parent))
+    spill = staging / "rows.arrow"
     try:
-        stats = _write_splits(staging, store, workspace, plan, assignment, progress)
+        plan = _plan(
+            store, workspace, projects, batches, aggregation, min_annotators, on_stale, spill
+        )
+        if not plan.post_ids:
+            raise AnnotateError("Nothing to publish: no post of these projects has an aggregate.")
+        progress("choosing splits", 0, None)
+        splits = leak_free_splits(
+            plan.post_ids,
+            plan.label_sets,
+            plan.accounts,
+            plan.near_groups,
+            fractions=split,
+            seed=seed,
+            previous=previous["splits_by_post"] if previous else None,
+        )
+        assignment = splits.assignment
+        plan.excluded["withheld_between_splits"] = len(splits.withheld)
+        plan.provenance["splits"] = {"fractions": list(split), "seed": seed, **splits.as_dict()}
+        code_of = {name: number for number, name in enumerate(SPLITS)}
+        split_codes = np.fromiter(
+            (code_of.get(assignment.get(post_id), -1) for post_id in plan.post_ids),
+            np.int64,
+            len(plan.post_ids),
+        )
+        labels_by_post = {
+            post_id: [list(labels), severity]
+            for post_id, labels, severity, code in zip(
+                plan.post_ids, plan.label_sets, plan.severities, split_codes.tolist(), strict=True
+            )
+            if code >= 0
+        }
+        changelog = _changelog(previous, labels_by_post, plan.taxonomy)
+        counts = Counter(assignment.values())
+        report = PublishReport(
+            name=name,
+            version=version,
+            path=None,
+            rows={s: counts.get(s, 0) for s in SPLITS},
+            excluded=plan.excluded,
+            suggested_bump=changelog["suggested_bump"],
+            changelog=changelog,
+            dry_run=dry_run,
+            provenance=plan.provenance,
+        )
+        bump = changelog["suggested_bump"]
+        if previous and _bump(previous["version"], version) < _BUMPS[bump]:
+            raise AnnotateError(
+                f"{name} {version} needs a {bump} bump over {previous['version']} "
+                f"({changelog['reason']}).",
+            )
+        if dry_run:
+            shutil.rmtree(staging, ignore_errors=True)
+            return report
+        stats = _write_splits(staging, spill, plan, split_codes, progress)
+        spill.unlink()
         card = render_card(name, version, plan.taxonomy, stats, plan.provenance, changelog, message)
         (staging / "README.md").write_text(card, encoding="utf-8")
         manifest = _write_manifest(
@@ -272,12 +287,7 @@ class _Plan:
     provenance: dict[str, Any] = field(default_factory=dict)
     pseudonyms: dict[str, str] = field(default_factory=dict)
     parsed_labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
-
-    def withhold(self, post_ids: list[str]) -> None:
-        """Leave these posts out of the version (pass 2 skips what ``pks`` does not hold)."""
-        pk_of = dict(zip(self.post_ids, self.pks, strict=True))  # both in the order of rows
-        for post_id in post_ids:
-            del self.pks[pk_of[post_id]]
+    schema: Any = None
 
     def account(self, workspace: Workspace, account_id: str | None) -> str:
         """The keyed pseudonym of a poster account ("" for none), computed once per account."""
@@ -289,7 +299,13 @@ class _Plan:
         return found
 
 
-def _plan(store, workspace, projects, batches, method, min_annotators, on_stale) -> _Plan:
+def _plan(store, workspace, projects, batches, method, min_annotators, on_stale, spill_path):
+    """Read every post of the version from the store once: the light columns that choose
+    the splits stay in memory (:class:`_Plan`), the rows go to an Arrow file at
+    ``spill_path`` (in the order of the plan's lists), to be split when the splits are
+    known (:func:`_write_splits`)."""
+    import pyarrow as pa
+
     from annotate.splits import near_duplicate_groups
 
     runs = [ensure_aggregated(store, p, method, on_stale=on_stale) for p in projects]
@@ -302,6 +318,8 @@ def _plan(store, workspace, projects, batches, method, min_annotators, on_stale)
             if plan is None:
                 plan = _Plan(taxonomy=taxonomy, method=method, runs=[], pks={})
                 plan.excluded = {"no_aggregate": 0, "too_few_annotators": 0}
+                plan.schema = features(taxonomy).arrow_schema
+                spill = pa.ipc.new_file(str(spill_path), plan.schema)
             elif taxonomy.content_hash != plan.taxonomy.content_hash:
                 raise AnnotateError(
                     f"Project {project_name!r} uses {taxonomy.ref}, not {plan.taxonomy.ref}; "
@@ -313,28 +331,20 @@ def _plan(store, workspace, projects, batches, method, min_annotators, on_stale)
                 select(PullRun).where(PullRun.project_id == project.id).order_by(PullRun.id.desc())
             ).first()
             used_batches: set[int] = set()
-            rows = (
+            result = (
                 session.connection()
                 .execution_options(yield_per=_YIELD)
                 .execute(
-                    select(
-                        Aggregate.post_pk,
-                        _post_id(),
-                        Post.account_id,
-                        Aggregate.near_group,
-                        cast(Aggregate.labels, Text),
-                        Aggregate.severity,
-                        Aggregate.n_annotators,
-                        Aggregate.batch_id,
+                    _rows_query().where(
+                        Aggregate.project_id == project.id, Aggregate.method == method
                     )
-                    .join(Post, Post.id == Aggregate.post_pk)
-                    .where(Aggregate.project_id == project.id, Aggregate.method == method)
-                    .order_by(Aggregate.post_pk)
                 )
             )
-            for part in rows.partitions():
-                _plan_rows(plan, part, index, workspace, wanted_batches, min_annotators)
-                used_batches.update(row[7] for row in part if row[7] and row[0] in plan.pks)
+            for part in _prefetched(result.partitions()):
+                table = _plan_rows(plan, part, index, workspace, wanted_batches, min_annotators)
+                if table.num_rows:
+                    spill.write_table(table)
+                used_batches.update(r[BATCH] for r in part if r[BATCH] and r[PK] in plan.pks)
             for batch in session.exec(select(Batch).where(Batch.id.in_(sorted(used_batches)))):
                 provenance["batches"].append(
                     {
@@ -354,14 +364,12 @@ def _plan(store, workspace, projects, batches, method, min_annotators, on_stale)
                     "aggregated_at": run.finished_at.isoformat() if run.finished_at else None,
                 }
             )
+        spill.close()
         if len(projects) > 1 and plan.pks:
             # Stored near-duplicate groups are per project; across projects, group again.
-            pks = list(plan.pks)
-            texts: dict[int, str] = {}
-            for start in range(0, len(pks), _CHUNK):
-                chunk = pks[start : start + _CHUNK]
-                texts.update(session.execute(select(Post.id, Post.text).where(Post.id.in_(chunk))))
-            plan.near_groups = near_duplicate_groups([texts[pk] for pk in pks])
+            with pa.memory_map(str(spill_path)) as source:
+                texts = pa.ipc.open_file(source).read_all().column("text").to_pylist()
+            plan.near_groups = near_duplicate_groups(texts)
     taxonomy = plan.taxonomy
     provenance["taxonomy"] = {
         "name": taxonomy.name,
@@ -377,30 +385,40 @@ def _plan(store, workspace, projects, batches, method, min_annotators, on_stale)
     return plan
 
 
-def _plan_rows(plan: _Plan, rows, index, workspace, wanted_batches, min_annotators) -> None:
-    """Add one chunk of light rows (pk, post id, account, near-duplicate group, labels as
-    JSON text, severity, annotators, batch) of project number ``index`` to the plan."""
+def _plan_rows(plan: _Plan, rows, index, workspace, wanted_batches, min_annotators):
+    """Add the posts of one chunk of :func:`_rows_query` from project number ``index`` to the plan;
+    their rows as an Arrow table of the version's schema (the others are left out)."""
+    import pyarrow as pa
+
     pks, parsed, excluded = plan.pks, plan.parsed_labels, plan.excluded
-    for pk, post_id, account_id, near, labels, severity, n, batch_id in rows:
-        if wanted_batches is not None and batch_id not in wanted_batches:
+    keep = []
+    for row in rows:
+        pk, n, batch_id, labels = row[PK], row[ANNOTATORS], row[BATCH], row[LABELS]
+        if (wanted_batches is not None and batch_id not in wanted_batches) or pk in pks:
+            keep.append(False)  # another batch, or taken from an earlier project
             continue
-        if pk in pks:
-            continue  # taken from an earlier project
         if n < min_annotators:
             excluded["too_few_annotators"] += 1
+            keep.append(False)
             continue
         values = parsed.get(labels)
         if values is None:  # a few hundred distinct label sets: parse each once
             values = parsed[labels] = tuple(_json(labels) or ())
         if not values:
             excluded["no_aggregate"] += 1
+            keep.append(False)
             continue
+        keep.append(True)
         pks[pk] = index
-        plan.post_ids.append(post_id)
-        plan.accounts.append(plan.account(workspace, account_id))
-        plan.near_groups.append(near)
+        plan.post_ids.append(row[POST_ID])
+        plan.accounts.append(plan.account(workspace, row[ACCOUNT]))
+        plan.near_groups.append(row[NEAR])
         plan.label_sets.append(values)
-        plan.severities.append(severity)
+        plan.severities.append(row[SEVERITY])
+    kept = [row for row, wanted in zip(rows, keep, strict=True) if wanted]
+    if not kept:
+        return pa.table({name: [] for name in plan.schema.names}, schema=plan.schema)
+    return _chunk(kept, plan, workspace, plan.schema)
 
 
 _YIELD = 20_000
@@ -419,21 +437,14 @@ class _Stats:
     download_size: int = 0  # bytes of the Parquet files
 
 
-def _write_splits(folder, store: Store, workspace: Workspace, plan: _Plan, assignment, progress):
-    """Stream the planned rows from the store into ``data/{split}-00000-of-00001.parquet``,
-    one Arrow table per chunk of rows, so memory holds a chunk, not the version."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+# Positions in a row of _rows_query.
+(PK, POST_ID, TEXT, PLATFORM, ACCOUNT, CREATED, LABELS, PROBS, ANSWERS, EVIDENCE) = range(10)
+(SEVERITY, ANNOTATORS, AGREEMENT, ADJUDICATED, GOLD, BATCH, NEAR) = range(10, 17)
 
-    schema = features(plan.taxonomy).arrow_schema
-    data = folder / "data"
-    data.mkdir()
-    writers: dict[str, Any] = {}
-    stats = _Stats()
-    # One thread: writes reach each file in the order they were submitted.
-    background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet")
-    pending: list[Any] = []
-    query = (
+
+def _rows_query() -> Any:
+    """Every column a version's rows need, and what choosing the splits needs, per post."""
+    return (
         select(
             Aggregate.post_pk,
             _post_id(),
@@ -441,46 +452,72 @@ def _write_splits(folder, store: Store, workspace: Workspace, plan: _Plan, assig
             Post.platform,
             Post.account_id,
             _raw(Post.created_at),
-            _nested_json(),
+            *(func.coalesce(cast(getattr(Aggregate, name), Text), "[]") for name in _NESTED),
             Aggregate.severity,
             Aggregate.n_annotators,
             Aggregate.item_agreement,
             _raw(Aggregate.adjudicated, Integer),
             _raw(Aggregate.gold, Integer),
             Aggregate.batch_id,
+            Aggregate.near_group,
         )
         .join(Post, Post.id == Aggregate.post_pk)
         .order_by(Aggregate.post_pk)
     )
+
+
+def _write_splits(folder: Path, spill_path: Path, plan: _Plan, split_codes, progress) -> _Stats:
+    """Copy the spilled rows into ``data/{split}-00000-of-00001.parquet``: ``split_codes``
+    holds each row's split number (-1: withheld), in the order of the spill."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    schema = plan.schema
+    names = list(plan.taxonomy.field("category").label_ids)
+    data = folder / "data"
+    data.mkdir()
+    writers: dict[str, Any] = {}
+    stats = _Stats()
+    total = int((split_codes >= 0).sum())
+    # One thread: writes reach each file in the order they were submitted.
+    background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet")
+    pending: list[Any] = []
     try:
-        with store.engine.connect() as connection:
-            for index, (project_id, _run_id) in enumerate(plan.runs):
-                result = connection.execution_options(yield_per=_YIELD).execute(
-                    query.where(Aggregate.project_id == project_id, Aggregate.method == plan.method)
-                )
-                for part in _prefetched(result.partitions()):
-                    rows = [row for row in part if plan.pks.get(row[0]) == index]
-                    if not rows:
+        with pa.memory_map(str(spill_path)) as source:
+            reader = pa.ipc.open_file(source)
+            offset = 0
+            for number in range(reader.num_record_batches):
+                batch = reader.get_batch(number)
+                codes = split_codes[offset : offset + batch.num_rows]
+                offset += batch.num_rows
+                table = pa.Table.from_batches([batch])
+                for code, split in enumerate(SPLITS):
+                    mask = codes == code
+                    if not mask.any():
                         continue
-                    table, splits = _chunk(rows, plan, workspace, assignment, schema, stats)
-                    for split in SPLITS:
-                        mask = [value == split for value in splits]
-                        if not any(mask):
-                            continue
-                        piece = table.filter(pa.array(mask))
-                        writer = writers.get(split)
-                        if writer is None:
-                            path = data / f"{split}-00000-of-00001.parquet"
-                            writer = writers[split] = pq.ParquetWriter(path, schema)
-                        # Parquet encoding runs on a thread while the next chunk is read.
-                        pending.append(background.submit(writer.write_table, piece))
-                        stats.counts[split] += piece.num_rows
-                        stats.sizes[split] += piece.nbytes
-                    progress("writing posts", sum(stats.counts.values()), len(assignment))
-                    while len(pending) > 3:  # bound the chunks held in memory
+                    piece = table.filter(pa.array(mask))
+                    writer = writers.get(split)
+                    if writer is None:
+                        path = data / f"{split}-00000-of-00001.parquet"
+                        writer = writers[split] = pq.ParquetWriter(path, schema)
+                    # Parquet encoding runs on a thread while the next chunk is filtered.
+                    pending.append(background.submit(writer.write_table, piece))
+                    stats.counts[split] += piece.num_rows
+                    stats.sizes[split] += piece.nbytes
+                    flat = pc.list_flatten(piece.column("labels"))
+                    for entry in pc.value_counts(flat).to_pylist():
+                        stats.labels[split][names[entry["values"]]] += entry["counts"]
+                    answers = pc.list_flatten(piece.column("annotations"))
+                    stats.annotators.update(
+                        pc.unique(pc.struct_field(answers, "annotator")).to_pylist()
+                    )
+                    stats.adjudicated += pc.sum(piece.column("adjudicated")).as_py() or 0
+                    while len(pending) > 3:  # bound the pieces held in memory
                         pending.pop(0).result()
-        for future in pending:
-            future.result()
+                progress("writing posts", sum(stats.counts.values()), total)
+            for future in pending:
+                future.result()
     finally:
         background.shutdown(wait=True, cancel_futures=True)
         for writer in writers.values():
@@ -529,9 +566,8 @@ def _prefetched(parts: Iterator[Any], ahead: int = 2) -> Iterator[Any]:
                 reader.join(timeout=0.1)
 
 
-def _chunk(rows, plan: _Plan, workspace: Workspace, assignment, schema, stats: _Stats):
-    """One chunk of store rows as an Arrow table of the version's schema, and each row's split
-    (the counts the card needs are added to ``stats``).
+def _chunk(rows, plan: _Plan, workspace: Workspace, schema):
+    """Rows of :func:`_rows_query` as an Arrow table of the version's schema.
 
     The JSON columns are parsed by Arrow's JSON reader straight into the nested types (one
     newline-delimited document per chunk): building Python dicts and converting them took
@@ -540,13 +576,12 @@ def _chunk(rows, plan: _Plan, workspace: Workspace, assignment, schema, stats: _
     import pyarrow.compute as pc
 
     columns = list(zip(*rows, strict=True))
-    post_ids = columns[1]
-    splits = [assignment[post_id] for post_id in post_ids]
-    nested = _nested(columns[6], schema)
+    post_ids = columns[POST_ID]
+    nested = _nested([columns[number] for number in (LABELS, PROBS, ANSWERS, EVIDENCE)], schema)
     labels = nested.column("labels").combine_chunks()
     category = pa.array(plan.taxonomy.field("category").label_ids)
     severity = pa.array(plan.taxonomy.field("severity").label_ids)
-    adjudicated = pa.array([bool(value) for value in columns[10]], pa.bool_())
+    adjudicated = pa.array([bool(value) for value in columns[ADJUDICATED]], pa.bool_())
 
     def typed(name: str, values: Any) -> pa.Array:
         return pa.array(values, schema.field(name).type)
@@ -554,58 +589,45 @@ def _chunk(rows, plan: _Plan, workspace: Workspace, assignment, schema, stats: _
     table = pa.Table.from_arrays(
         [
             typed("post_id", post_ids),
-            typed("text", columns[2]),
-            typed("platform", [value or "" for value in columns[3]]),
-            typed("account", [plan.account(workspace, value) for value in columns[4]]),
-            _iso_column(columns[5]),
+            typed("text", columns[TEXT]),
+            typed("platform", [value or "" for value in columns[PLATFORM]]),
+            typed("account", [plan.account(workspace, value) for value in columns[ACCOUNT]]),
+            _iso_column(columns[CREATED]),
             pa.ListArray.from_arrays(
                 labels.offsets, pc.index_in(labels.flatten(), value_set=category).cast(pa.int64())
             ),
             nested.column("label_probs"),
-            pc.index_in(pa.array(columns[7], pa.string()), value_set=severity)
+            pc.index_in(pa.array(columns[SEVERITY], pa.string()), value_set=severity)
             .fill_null(-1)
             .cast(pa.int64()),
-            typed("n_annotators", columns[8]),
-            typed("item_agreement", columns[9]),
+            typed("n_annotators", columns[ANNOTATORS]),
+            typed("item_agreement", columns[AGREEMENT]),
             nested.column("annotations"),
             nested.column("evidence"),
             adjudicated,
-            typed("gold", [bool(value) for value in columns[11]]),
-            typed("batch", [value or -1 for value in columns[12]]),
+            typed("gold", [bool(value) for value in columns[GOLD]]),
+            typed("batch", [value or -1 for value in columns[BATCH]]),
         ],
         schema=schema,
     )
-    split_codes = pa.array(splits)
-    for split in SPLITS:
-        in_split = pc.equal(split_codes, split)
-        flat = pc.list_flatten(labels.filter(in_split))
-        for entry in pc.value_counts(flat).to_pylist():
-            stats.labels[split][entry["values"]] += entry["counts"]
-    annotators = pc.struct_field(pc.list_flatten(nested.column("annotations")), "annotator")
-    stats.annotators.update(pc.unique(annotators).to_pylist())
-    stats.adjudicated += pc.sum(adjudicated).as_py() or 0
-    return table, splits
+    return table
 
 
 _NESTED = ("labels", "label_probs", "annotations", "evidence")
 
 
-def _nested_json() -> Any:
-    """The JSON columns of an aggregate as one JSON object per row, put together by the
-    database (``||`` on SQLite and PostgreSQL): one string per row for :func:`_nested`."""
-    document = literal("{", Text)
-    for number, name in enumerate(_NESTED):
-        column = func.coalesce(cast(getattr(Aggregate, name), Text), "[]")
-        document = document + literal(("," if number else "") + f'"{name}":', Text) + column
-    return document + literal("}", Text)
-
-
-def _nested(documents, schema):
-    """A chunk's :func:`_nested_json` documents parsed by Arrow into the schema's types."""
+def _nested(columns, schema):
+    """The JSON columns of a chunk (labels, label_probs, annotations, evidence; as text)
+    parsed by Arrow's JSON reader into the schema's nested types."""
     import pyarrow as pa
     import pyarrow.json as pj
 
-    data = "\n".join(documents).encode()
+    data = "\n".join(
+        [
+            f'{{"labels":{a},"label_probs":{b},"annotations":{c},"evidence":{d}}}'
+            for a, b, c, d in zip(*columns, strict=True)
+        ]
+    ).encode()
     types = pa.schema(
         [("labels", pa.list_(pa.string()))] + [schema.field(name) for name in _NESTED[1:]]
     )

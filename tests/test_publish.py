@@ -234,17 +234,32 @@ def test_versions_are_immutable_and_test_stays_test(workspace):
     assert len(diff["relabelled"]) == second.changelog["relabelled"] <= 10
 
 
-def test_interrupted_publish_leaves_nothing(workspace, monkeypatch):
+@pytest.mark.parametrize(
+    "where",
+    [
+        "annotate.publish._plan_rows",
+        "annotate.splits.leak_free_splits",
+        "annotate.publish.render_card",
+    ],
+)
+def test_interrupted_publish_leaves_nothing(workspace, monkeypatch, where):
     settings, space, store, _ = workspace
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("annotate.publish.render_card", crash)
+    monkeypatch.setattr(where, crash)
     with pytest.raises(KeyboardInterrupt):
         publish(store, settings, space, "finmis", "1.0.0", projects=["round-1"])
     parent = settings.effective_registry / "finmis"
-    assert list(parent.iterdir()) == []
+    assert list(parent.iterdir()) == []  # not even the hidden staging folder
+
+
+def test_a_dry_run_writes_nothing(workspace):
+    settings, space, store, _ = workspace
+    report = publish(store, settings, space, "finmis", "1.0.0", projects=["round-1"], dry_run=True)
+    assert report.dry_run and report.path is None and sum(report.rows.values()) > 400
+    assert list((settings.effective_registry / "finmis").iterdir()) == []
 
 
 def test_pull_verifies_checksums(workspace, tmp_path):
@@ -364,7 +379,8 @@ def test_publish_reports_progress(workspace):
         projects=["round-1"],
         progress=lambda stage, done, total: heard.append((stage, done, total)),
     )
-    assert heard[0] == ("choosing splits", 0, None)
+    assert heard[0] == ("reading the store", 0, None)
+    assert ("choosing splits", 0, None) in heard
     written = [(done, total) for stage, done, total in heard if stage == "writing posts"]
     assert written[-1] == (sum(report.rows.values()),) * 2
     assert [done for done, _ in written] == sorted(done for done, _ in written)
