@@ -41,6 +41,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/agreement.py
 	$(BIN)/python benchmarks/aggregation.py
 	$(BIN)/python benchmarks/loop.py
+	$(BIN)/python benchmarks/publish.py
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache
