@@ -213,7 +213,8 @@ def _ensure_project(
 def record_decisions(session: Session, adjudication_project_id: int) -> int:
     """Turn the adjudication project's latest answers into adjudications of the parent.
 
-    Called inside the pull's transaction; returns how many adjudications were written.
+    Called inside the pull's transaction; returns how many adjudications were written or
+    withdrawn (a decision deleted or skipped in Label Studio no longer overrides anything).
     """
     project = session.get(Project, adjudication_project_id)
     parent_id = project.parent_project_id
@@ -263,4 +264,14 @@ def record_decisions(session: Session, adjudication_project_id: int) -> int:
         row.decided_at = annotation.ls_updated_at or utcnow()
         session.add(row)
         written += 1
-    return written
+    adjudicated_here = select(Task.post_pk).where(Task.project_id == adjudication_project_id)
+    withdrawn = session.exec(
+        select(Adjudication).where(
+            Adjudication.project_id == parent_id,
+            Adjudication.post_pk.in_(adjudicated_here),
+            Adjudication.post_pk.not_in(list(latest) or [-1]),
+        )
+    ).all()
+    for row in withdrawn:
+        session.delete(row)
+    return written + len(withdrawn)

@@ -106,7 +106,7 @@ def test_uncertain_items_are_decided_and_override_the_aggregate(project):
     expert = client.users.create(
         username=f"e{uuid.uuid4().hex[:6]}", email=f"{uuid.uuid4().hex[:6]}@example.com"
     )
-    client.annotations.create(
+    decision = client.annotations.create(
         id=decided["id"],
         result=answer(["market_badmouthing"], "medium"),
         completed_by=expert.id,
@@ -140,6 +140,17 @@ def test_uncertain_items_are_decided_and_override_the_aggregate(project):
 
     again = adjudicate(store, connection, name)
     assert again.sent == 0
+
+    # The expert withdraws the decision (deletes it in Label Studio): after the next pull it
+    # no longer overrides the aggregate.
+    client.annotations.delete(decision.id)
+    withdrawn = pull(
+        store, connection, report.adjudication_project, pseudonymise=workspace.pseudonymise
+    )
+    assert withdrawn.adjudications == 1
+    with store.session() as session:
+        assert session.exec(select(Adjudication)).all() == []
+    assert not project_consensus(store, name).items[severity_split].adjudicated
 
 
 def post_id(store, pk):
