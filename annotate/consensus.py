@@ -131,7 +131,13 @@ def project_consensus(
         item: dict(zip(relevance.classes_, row.tolist(), strict=True))
         for item, row in zip(relevance.items_, relevance.probas_, strict=True)
     }
-    severities = _severities(by_post, method)
+    gold_severity = {
+        pk: labels[SEVERITY]
+        for pk, labels in gold.items()
+        if pk in by_post and labels.get(SEVERITY)
+    }
+    severity_ids = list(taxonomy.field(SEVERITY).label_ids)
+    severities = _severities(by_post, method, gold_severity, severity_ids)
     items: dict[int, ItemConsensus] = {}
     for pk, answers in by_post.items():
         label_probs = {label: float(p) for label, p in probas[pk].items()}
@@ -172,7 +178,8 @@ def project_consensus(
     return Consensus(project_name, method, taxonomy, items)
 
 
-def _severities(by_post: dict[int, list[tuple[str, dict, int]]], method: Method) -> dict:
+def _severities(by_post, method: Method, gold: dict[int, str], classes: list[str]) -> dict:
+    """One severity per post from the annotators' answers; gold answers anchor Dawid-Skene."""
     table = [
         (pk, pseudonym, labels[SEVERITY])
         for pk, items in by_post.items()
@@ -182,7 +189,7 @@ def _severities(by_post: dict[int, list[tuple[str, dict, int]]], method: Method)
     if not table:
         return {}
     model = DawidSkene() if method == "dawid-skene" else MajorityVote()
-    return model.fit(table).labels_
+    return model.fit(table, gold=gold or None, classes=classes).labels_
 
 
 def _decisions(session, project_id: int) -> dict[int, dict[str, Any]]:

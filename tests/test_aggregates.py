@@ -14,7 +14,15 @@ from annotate.aggregates import aggregate_project, ensure_aggregated, fresh_run
 from annotate.consensus import project_consensus
 from annotate.errors import InputError
 from annotate.splits import near_duplicate_groups
-from annotate.store import Adjudication, Aggregate, AggregationRun, Annotation, Project, Task
+from annotate.store import (
+    Adjudication,
+    Aggregate,
+    AggregationRun,
+    Annotation,
+    GoldItem,
+    Project,
+    Task,
+)
 from tests.cli import invoke
 
 
@@ -140,3 +148,20 @@ def test_aggregate_command(workspace):  # noqa: F811
     result = invoke("aggregate", "no-such-project")
     assert result.exit_code != 0 and "no-such-project" in result.stderr
     assert len(result.stderr.strip().splitlines()) <= 2
+
+
+def test_gold_severity_anchors_the_aggregate(workspace):  # noqa: F811
+    store = workspace[2]
+    consensus = project_consensus(store, "round-1")
+    # A violation whose annotators agree on a severity; the gold answer says otherwise.
+    pk, item = next(
+        (pk, item)
+        for pk, item in consensus.items.items()
+        if item.severity and len({a["severity"] for a in item.annotations}) == 1
+    )
+    other = next(level for level in ("low", "medium", "high") if level != item.severity)
+    with store.transaction() as session:
+        session.add(GoldItem(post_pk=pk, labels={"category": item.labels, "severity": other}))
+    anchored = project_consensus(store, "round-1").items[pk]
+    assert anchored.gold and anchored.severity == other
+    assert anchored.labels == item.labels
