@@ -27,6 +27,7 @@ from annotate.sampling import (
     load_lexicon,
     read_candidates,
     read_gold_candidates,
+    read_sent,
     select_batch,
 )
 from annotate.store import Batch, GoldItem, Post, Project, Store, Task
@@ -198,7 +199,8 @@ def sample_batch(
         raise AnnotateError("--gold-rate needs gold posts.", hint="Pass --gold FILE.")
     gold = read_gold_candidates(store, gold_items, exclude_project_id=project_id)
     candidates = read_candidates(store, params.where, exclude_project_id=project_id)
-    selection = select_batch(candidates, params, lexicon, gold)
+    sent = read_sent(store, project_id) if params.dedupe else ()
+    selection = select_batch(candidates, params, lexicon, gold, sent)
     result = SampleResult(project=project_name, dry_run=dry_run, selection=selection.as_dict())
     if dry_run:
         return result

@@ -37,7 +37,8 @@ No post appears twice; gold posts never appear among the regular picks. ``where`
 apply to the regular candidates only: gold posts are chosen by hand.
 
 *Near-duplicates.* Within a pool posts are accepted greedily in rank order, each checked
-against everything accepted so far (gold first, then keyword, then the rest): a post whose
+against every post earlier batches sent to the project and everything accepted so far (gold
+first, then keyword, then the rest): a post whose
 text hash equals an accepted one's, or whose character shingles are at least
 ``near_duplicate_threshold`` similar to one's (:func:`similarity`: the shorter post mostly
 contained in the longer, and of similar length), is suppressed and the next-ranked post of
@@ -430,6 +431,17 @@ def read_candidates(
     The result can be iterated more than once (:func:`select_batch` may need a second pass).
     """
     return StoredCandidates(store, where or {}, exclude_project_id)
+
+
+def read_sent(store: Store, project_id: int) -> Iterator[tuple[int, str, str]]:
+    """``(pk, text_hash, text)`` of every post already a task of the project."""
+    with store.session() as session:
+        yield from session.execute(
+            select(Post.id, Post.text_hash, Post.text)
+            .join(Task, Task.post_pk == Post.id)
+            .where(Task.project_id == project_id)
+            .order_by(Post.id)
+        )
 
 
 def _candidate_columns(dialect: str) -> list[Any]:
@@ -969,13 +981,19 @@ class Shortlist:
         )
         return Shortlist(self.params, self.lexicon, self.exclude, strata, keyword)
 
-    def select(self, candidates: Iterable[Candidate], gold: Iterable[Candidate] = ()) -> Selection:
+    def select(
+        self,
+        candidates: Iterable[Candidate],
+        gold: Iterable[Candidate] = (),
+        sent: Iterable[tuple[int, str, str]] = (),
+    ) -> Selection:
         """The batch. ``candidates`` are read again only when near-duplicates use up a
-        stratum's margin; ``gold`` must be the same gold candidates the shortlist excluded."""
+        stratum's margin; ``gold`` must be the same gold candidates the shortlist excluded;
+        ``sent`` as for :func:`select_batch`."""
         gold = list(gold)
         if {candidate.pk for candidate in gold} != set(self.exclude):
             raise ValueError("select() needs the gold candidates the shortlist was made with.")
-        return _Selector(self, candidates, gold).run()
+        return _Selector(self, candidates, gold, sent).run()
 
 
 def shortlist(
@@ -1023,8 +1041,8 @@ class Pick:
 
 @dataclass(frozen=True)
 class Suppression:
-    """A post left out because it duplicates ``duplicate_of`` (a pk already in the batch);
-    ``similarity`` is 1.0 for identical text."""
+    """A post left out because it duplicates ``duplicate_of`` (a pk already in the batch, or
+    sent to the project by an earlier batch); ``similarity`` is 1.0 for identical text."""
 
     pk: int
     source: str
@@ -1117,12 +1135,15 @@ def select_batch(
     params: SamplingParams,
     lexicon: Lexicon | None = None,
     gold: Iterable[Candidate] = (),
+    sent: Iterable[tuple[int, str, str]] = (),
 ) -> Selection:
     """Choose the next batch from ``candidates`` (see the module docstring for how).
 
     ``candidates`` must be iterable more than once (a list, or :func:`read_candidates`):
     it is streamed once, and once more only if near-duplicates use up the shortlist's
     margin. ``gold`` holds the gold posts that may be mixed in (:func:`read_gold_candidates`).
+    ``sent`` holds ``(pk, text_hash, text)`` of the posts earlier batches sent to the
+    project (:func:`read_sent`): a near-duplicate of one of them is suppressed too.
     """
     if iter(candidates) is candidates:
         raise TypeError(
@@ -1131,7 +1152,7 @@ def select_batch(
         )
     gold = list(gold)
     listed = shortlist(candidates, params, lexicon, exclude={candidate.pk for candidate in gold})
-    return listed.select(candidates, gold)
+    return listed.select(candidates, gold, sent)
 
 
 @dataclass
@@ -1169,7 +1190,13 @@ class _Stratum:
 class _Selector:
     """Fills one batch from a shortlist: gold, then keyword, then the random/stratified pool."""
 
-    def __init__(self, listed: Shortlist, candidates: Iterable[Candidate], gold: list[Candidate]):
+    def __init__(
+        self,
+        listed: Shortlist,
+        candidates: Iterable[Candidate],
+        gold: list[Candidate],
+        sent: Iterable[tuple[int, str, str]] = (),
+    ):
         self.listed = listed
         self.params = listed.params
         self.lexicon = listed.lexicon
@@ -1182,6 +1209,10 @@ class _Selector:
         self.index = _NearDuplicateIndex(listed.params.near_duplicate_threshold)
         self.passes = 1
         self.rows: list[StratumCount] = []
+        if self.params.dedupe:
+            for pk, text_hash, text in sent:  # earlier batches: their near-duplicates stay out
+                self.text_owner.setdefault(text_hash, pk)
+                self.index.add(self.index.tokens(shingles(text)), pk)
 
     def run(self) -> Selection:
         params = self.params

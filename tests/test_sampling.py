@@ -285,6 +285,41 @@ def test_demo_batches_hold_no_near_duplicates(demo, lexicon, strategy) -> None:
     no_near_duplicates(selection, {post.pk: post for post in demo})
 
 
+def test_near_duplicates_of_posts_sent_earlier_are_suppressed(demo) -> None:
+    params = SamplingParams(size=300, seed=SEED)
+    first = select_batch(demo, params)
+    by_pk = {post.pk: post for post in demo}
+    sent = [(pk, by_pk[pk].text_hash, by_pk[pk].text) for pk in first.task_pks]
+    rest = [post for post in demo if post.pk not in set(first.task_pks)]
+    second = select_batch(rest, SamplingParams(size=300, seed=SEED + 1), sent=sent)
+    assert len(second.task_pks) == 300
+    earlier = {pk for pk, _, _ in sent}
+    # Some of the second batch's suppressions point at posts of the first batch...
+    assert any(item.duplicate_of in earlier for item in second.suppressed)
+    # ...and no post of the second batch is a near-duplicate of one of the first.
+    threshold = params.near_duplicate_threshold
+    for pk in second.task_pks:
+        for old in first.task_pks:
+            assert by_pk[pk].text_hash != by_pk[old].text_hash
+            assert similarity(by_pk[pk].text, by_pk[old].text) < threshold
+    # Without the earlier posts the second batch would hold some of their near-duplicates.
+    blind = select_batch(rest, SamplingParams(size=300, seed=SEED + 1))
+    assert any(
+        similarity(by_pk[pk].text, by_pk[old].text) >= threshold
+        for pk in blind.task_pks
+        for old in first.task_pks
+    )
+
+
+def test_a_repost_of_a_post_sent_earlier_is_not_sampled() -> None:
+    corpus = [candidate(pk, text) for pk, text in enumerate(REPOSTS[1:], 2)]
+    corpus.append(candidate(9, "今天天气不错，适合出去走走。"))
+    sent = [(1, text_hash(normalise_text(RUMOUR)), normalise_text(RUMOUR))]
+    selection = select_batch(corpus, SamplingParams(size=2, seed=SEED), sent=sent)
+    assert selection.task_pks == [9]
+    assert {item.duplicate_of for item in selection.suppressed} == {1}
+
+
 def test_without_dedupe_demo_batches_do_hold_near_duplicates(demo) -> None:
     selection = select_batch(demo, SamplingParams(size=300, seed=SEED, dedupe=False))
     with pytest.raises(AssertionError):
@@ -766,3 +801,15 @@ def test_read_gold_candidates_finds_the_posts_and_skips_those_already_sent(
     )
     with pytest.raises(InputError, match=rf"{missing}:2: gold post 'nope' .* is not in the store"):
         read_gold_candidates(store, load_gold(missing, taxonomy))
+
+
+def test_read_sent_gives_the_projects_posts(store, demo_posts) -> None:
+    from annotate.sampling import read_sent
+
+    chosen = [post["post_id"] for post in demo_posts[:40:3]]
+    project_id = add_project_tasks(store, "sent", chosen)
+    add_project_tasks(store, "other", [post["post_id"] for post in demo_posts[1:40:3]])
+    sent = list(read_sent(store, project_id))
+    by_text = {normalise_text(post["text"]) for post in demo_posts[:40:3]}
+    assert len(sent) == len(chosen) and {text for _, _, text in sent} == by_text
+    assert all(text_hash(text) == hashed for _, hashed, text in sent)
