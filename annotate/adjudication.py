@@ -265,13 +265,15 @@ def record_decisions(session: Session, adjudication_project_id: int) -> int:
         session.add(row)
         written += 1
     adjudicated_here = select(Task.post_pk).where(Task.project_id == adjudication_project_id)
-    withdrawn = session.exec(
-        select(Adjudication).where(
-            Adjudication.project_id == parent_id,
-            Adjudication.post_pk.in_(adjudicated_here),
-            Adjudication.post_pk.not_in(list(latest) or [-1]),
+    withdrawn = [
+        row
+        for row in session.exec(
+            select(Adjudication).where(
+                Adjudication.project_id == parent_id, Adjudication.post_pk.in_(adjudicated_here)
+            )
         )
-    ).all()
+        if row.post_pk not in latest
+    ]
     for row in withdrawn:
         session.delete(row)
     return written + len(withdrawn)

@@ -131,12 +131,12 @@ def project_consensus(
         item: dict(zip(relevance.classes_, row.tolist(), strict=True))
         for item, row in zip(relevance.items_, relevance.probas_, strict=True)
     }
+    severity_ids = list(taxonomy.field(SEVERITY).label_ids)
     gold_severity = {
         pk: labels[SEVERITY]
         for pk, labels in gold.items()
-        if pk in by_post and labels.get(SEVERITY)
+        if pk in by_post and labels.get(SEVERITY) in severity_ids
     }
-    severity_ids = list(taxonomy.field(SEVERITY).label_ids)
     severities = _severities(by_post, method, gold_severity, severity_ids)
     items: dict[int, ItemConsensus] = {}
     for pk, answers in by_post.items():
@@ -180,11 +180,12 @@ def project_consensus(
 
 def _severities(by_post, method: Method, gold: dict[int, str], classes: list[str]) -> dict:
     """One severity per post from the annotators' answers; gold answers anchor Dawid-Skene."""
+    known = set(classes)  # a severity outside the taxonomy (pull flags it) is left out
     table = [
         (pk, pseudonym, labels[SEVERITY])
         for pk, items in by_post.items()
         for pseudonym, labels, _ in items
-        if labels.get(SEVERITY)
+        if labels.get(SEVERITY) in known
     ]
     if not table:
         return {}

@@ -622,17 +622,22 @@ def _nested(columns, schema):
     import pyarrow as pa
     import pyarrow.json as pj
 
-    data = "\n".join(
-        [
-            f'{{"labels":{a},"label_probs":{b},"annotations":{c},"evidence":{d}}}'
-            for a, b, c, d in zip(*columns, strict=True)
-        ]
-    ).encode()
+    documents = [
+        f'{{"labels":{a},"label_probs":{b},"annotations":{c},"evidence":{d}}}'
+        for a, b, c, d in zip(*columns, strict=True)
+    ]
+    longest = max(map(len, documents), default=0)
+    data = "\n".join(documents).encode()
     types = pa.schema(
         [("labels", pa.list_(pa.string()))] + [schema.field(name) for name in _NESTED[1:]]
     )
-    # Arrow parses blocks of the document on several threads.
-    return pj.read_json(pa.BufferReader(data), parse_options=pj.ParseOptions(explicit_schema=types))
+    # Arrow parses blocks of the document on several threads; a block holds whole lines, so
+    # it must be larger than the longest (in bytes: up to 4 per character).
+    return pj.read_json(
+        pa.BufferReader(data),
+        read_options=pj.ReadOptions(block_size=max(1 << 20, 4 * longest + 2)),
+        parse_options=pj.ParseOptions(explicit_schema=types),
+    )
 
 
 def _raw(column: Any, as_type: Any = Text) -> Any:
@@ -751,15 +756,7 @@ def render_card(name, version, taxonomy, stats: _Stats, provenance, changelog, m
 
     counts, sizes = stats.counts, stats.sizes
     total = sum(counts.values())
-    size = (
-        "n<1K"
-        if total < 1_000
-        else "1K<n<10K"
-        if total < 10_000
-        else "10K<n<100K"
-        if total < 100_000
-        else "100K<n<1M"
-    )
+    size = size_category(total)
     present = [s for s in SPLITS if counts.get(s)]
     info = DatasetInfo(features=features(taxonomy))._to_yaml_dict()
     info["splits"] = [
@@ -859,6 +856,23 @@ def _withheld_note(splits: dict[str, Any]) -> str:
         f"{splits['withheld']} posts whose account and near-duplicates ended up in different "
         "splits are withheld from this version."
     )
+
+
+_SIZE_TIERS = ("1K", "10K", "100K", "1M", "10M", "100M", "1B", "10B", "100B", "1T")
+
+
+def size_category(rows: int) -> str:
+    """The Hub's ``size_categories`` value for a dataset of ``rows`` rows.
+
+    >>> size_category(999), size_category(120_000), size_category(1_000_000)
+    ('n<1K', '100K<n<1M', '1M<n<10M')
+    """
+    bound = 1_000
+    for number, tier in enumerate(_SIZE_TIERS):
+        if rows < bound:
+            return f"{_SIZE_TIERS[number - 1]}<n<{tier}" if number else f"n<{tier}"
+        bound *= 10
+    return f"n>{_SIZE_TIERS[-1]}"
 
 
 def _agreement_lines(agreement: dict[str, Any]) -> str:

@@ -165,3 +165,14 @@ def test_gold_severity_anchors_the_aggregate(workspace):  # noqa: F811
     anchored = project_consensus(store, "round-1").items[pk]
     assert anchored.gold and anchored.severity == other
     assert anchored.labels == item.labels
+
+
+def test_a_severity_outside_the_taxonomy_is_left_out_not_fatal(workspace):  # noqa: F811
+    store = workspace[2]
+    with store.transaction() as session:
+        annotation = session.exec(select(Annotation).order_by(Annotation.id)).first()
+        annotation.labels = {**annotation.labels, "severity": "catastrophic"}
+        session.add(annotation)
+        post_pk = session.get(Task, annotation.task_id).post_pk
+    item = project_consensus(store, "round-1").items[post_pk]
+    assert item.severity in (None, "low", "medium", "high")
