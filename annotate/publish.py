@@ -390,35 +390,41 @@ def _plan_rows(plan: _Plan, rows, index, workspace, wanted_batches, min_annotato
     their rows as an Arrow table of the version's schema (the others are left out)."""
     import pyarrow as pa
 
-    pks, parsed, excluded = plan.pks, plan.parsed_labels, plan.excluded
-    keep = []
-    for row in rows:
-        pk, n, batch_id, labels = row[PK], row[ANNOTATORS], row[BATCH], row[LABELS]
-        if (wanted_batches is not None and batch_id not in wanted_batches) or pk in pks:
-            keep.append(False)  # another batch, or taken from an earlier project
-            continue
-        if n < min_annotators:
-            excluded["too_few_annotators"] += 1
-            keep.append(False)
-            continue
-        values = parsed.get(labels)
-        if values is None:  # a few hundred distinct label sets: parse each once
-            values = parsed[labels] = tuple(_json(labels) or ())
-        if not values:
-            excluded["no_aggregate"] += 1
-            keep.append(False)
-            continue
-        keep.append(True)
-        pks[pk] = index
-        plan.post_ids.append(row[POST_ID])
-        plan.accounts.append(plan.account(workspace, row[ACCOUNT]))
-        plan.near_groups.append(row[NEAR])
-        plan.label_sets.append(values)
-        plan.severities.append(row[SEVERITY])
-    kept = [row for row, wanted in zip(rows, keep, strict=True) if wanted]
-    if not kept:
+    columns = list(zip(*rows, strict=True))
+    parsed, excluded, pks = plan.parsed_labels, plan.excluded, plan.pks
+    for text in set(columns[LABELS]) - parsed.keys():  # a few hundred distinct label sets
+        parsed[text] = tuple(_json(text) or ())
+    label_sets = [parsed[text] for text in columns[LABELS]]
+    wanted = [
+        (wanted_batches is None or batch in wanted_batches) and pk not in pks
+        for pk, batch in zip(columns[PK], columns[BATCH], strict=True)
+    ]  # else another batch, or taken from an earlier project
+    enough = [n >= min_annotators for n in columns[ANNOTATORS]]
+    keep = [
+        want and ok and bool(values)
+        for want, ok, values in zip(wanted, enough, label_sets, strict=True)
+    ]
+    excluded["too_few_annotators"] += sum(
+        want and not ok for want, ok in zip(wanted, enough, strict=True)
+    )
+    excluded["no_aggregate"] += sum(
+        want and ok and not values
+        for want, ok, values in zip(wanted, enough, label_sets, strict=True)
+    )
+    if not all(keep):
+        positions = [position for position, kept in enumerate(keep) if kept]
+        columns = [[column[position] for position in positions] for column in columns]
+        label_sets = [label_sets[position] for position in positions]
+    if not columns[PK]:
         return pa.table({name: [] for name in plan.schema.names}, schema=plan.schema)
-    return _chunk(kept, plan, workspace, plan.schema)
+    accounts = [plan.account(workspace, account) for account in columns[ACCOUNT]]
+    pks.update(dict.fromkeys(columns[PK], index))
+    plan.post_ids.extend(columns[POST_ID])
+    plan.accounts.extend(accounts)
+    plan.near_groups.extend(columns[NEAR])
+    plan.label_sets.extend(label_sets)
+    plan.severities.extend(columns[SEVERITY])
+    return _chunk(columns, accounts, plan, plan.schema)
 
 
 _YIELD = 20_000
@@ -566,8 +572,9 @@ def _prefetched(parts: Iterator[Any], ahead: int = 2) -> Iterator[Any]:
                 reader.join(timeout=0.1)
 
 
-def _chunk(rows, plan: _Plan, workspace: Workspace, schema):
-    """Rows of :func:`_rows_query` as an Arrow table of the version's schema.
+def _chunk(columns, accounts, plan: _Plan, schema):
+    """Columns of :func:`_rows_query` (and the rows' account pseudonyms) as an Arrow table
+    of the version's schema.
 
     The JSON columns are parsed by Arrow's JSON reader straight into the nested types (one
     newline-delimited document per chunk): building Python dicts and converting them took
@@ -575,7 +582,6 @@ def _chunk(rows, plan: _Plan, workspace: Workspace, schema):
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    columns = list(zip(*rows, strict=True))
     post_ids = columns[POST_ID]
     nested = _nested([columns[number] for number in (LABELS, PROBS, ANSWERS, EVIDENCE)], schema)
     labels = nested.column("labels").combine_chunks()
@@ -591,7 +597,7 @@ def _chunk(rows, plan: _Plan, workspace: Workspace, schema):
             typed("post_id", post_ids),
             typed("text", columns[TEXT]),
             typed("platform", [value or "" for value in columns[PLATFORM]]),
-            typed("account", [plan.account(workspace, value) for value in columns[ACCOUNT]]),
+            typed("account", accounts),
             _iso_column(columns[CREATED]),
             pa.ListArray.from_arrays(
                 labels.offsets, pc.index_in(labels.flatten(), value_set=category).cast(pa.int64())

@@ -384,3 +384,39 @@ def test_publish_reports_progress(workspace):
     written = [(done, total) for stage, done, total in heard if stage == "writing posts"]
     assert written[-1] == (sum(report.rows.values()),) * 2
     assert [done for done, _ in written] == sorted(done for done, _ in written)
+
+
+def test_batches_min_annotators_and_several_projects(workspace):
+    settings, space, store, posts = workspace
+    annotate_posts(store, "round-1", posts[500:560], 20_000)  # a second batch of round-1
+    annotate_posts(store, "round-2", posts[540:620], 40_000)  # overlaps round-1 by 20 posts
+    with store.session() as session:
+        batches = sorted(session.exec(select(Batch.id)).all())
+    second = publish(
+        store,
+        settings,
+        space,
+        "one-batch",
+        "1.0.0",
+        projects=["round-1"],
+        batches=[batches[1]],
+        dry_run=True,
+    )
+    assert sum(second.rows.values()) + sum(second.excluded.values()) == 60
+    with pytest.raises(AnnotateError, match="Nothing to publish"):
+        publish(store, settings, space, "too-few", "1.0.0", projects=["round-1"], min_annotators=4)
+    both = publish(store, settings, space, "both", "1.0.0", projects=["round-1", "round-2"])
+    loaded = datasets.load_dataset(both.path)
+    ids = [post_id for part in loaded.values() for post_id in part["post_id"]]
+    assert len(ids) == len(set(ids))  # a post in both projects is published once
+    expected = {f"demo:{post.post_id}" for post in posts[:620]}
+    assert set(ids) <= expected
+    # Every post is published once or left out; one without an aggregate in round-1 gets a
+    # second chance in round-2 (and may be counted as left out twice).
+    assert len(ids) + both.excluded["withheld_between_splits"] <= 620
+    assert len(ids) + sum(both.excluded.values()) >= 620
+    assert [p["name"] for p in both.provenance["projects"]] == ["round-1", "round-2"]
+    rows = [(split, text) for split, part in loaded.items() for text in part["text"]]
+    split_of_group = {}
+    for (split, _), group in zip(rows, near_duplicate_groups([t for _, t in rows]), strict=True):
+        assert split_of_group.setdefault(group, split) == split
