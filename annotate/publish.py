@@ -26,7 +26,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 from sqlalchemy import Integer, Text, cast, func, literal, type_coerce
 from sqlmodel import select
@@ -196,12 +195,7 @@ def publish(
         assignment = splits.assignment
         plan.excluded["withheld_between_splits"] = len(splits.withheld)
         plan.provenance["splits"] = {"fractions": list(split), "seed": seed, **splits.as_dict()}
-        code_of = {name: number for number, name in enumerate(SPLITS)}
-        split_codes = np.fromiter(
-            (code_of.get(assignment.get(post_id), -1) for post_id in plan.post_ids),
-            np.int64,
-            len(plan.post_ids),
-        )
+        split_codes = splits.codes  # per post of the plan, -1 when withheld
         labels_by_post = {
             post_id: [list(labels), severity]
             for post_id, labels, severity, code in zip(

@@ -404,6 +404,9 @@ class LeakFreeSplits:
     withheld: list[Hashable] = field(default_factory=list)
     cut_groups: int = 0
     cut_items: int = 0
+    #: The split number (0 train, 1 validation, 2 test; -1 withheld) of every item, in the
+    #: order they were given, as a numpy array.
+    codes: Any = field(default=None, repr=False, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -452,7 +455,7 @@ def leak_free_splits(
     previous = previous or {}
     total = len(item_ids)
     if total == 0:
-        return LeakFreeSplits({})
+        return LeakFreeSplits({}, codes=np.zeros(0, dtype=np.int64))
     # An item without an account is an account of its own.
     account_codes = _codes(
         [account or ("item", position) for position, account in enumerate(accounts)]
@@ -475,7 +478,8 @@ def leak_free_splits(
     )
     if not is_cut.any():
         return LeakFreeSplits(
-            dict(zip(item_ids, [SPLITS[c] for c in placed_codes.tolist()], strict=True))
+            dict(zip(item_ids, [SPLITS[c] for c in placed_codes.tolist()], strict=True)),
+            codes=placed_codes,
         )
     split_code = {split: number for number, split in enumerate(SPLITS)}
     cut_positions = np.flatnonzero(in_cut)
@@ -508,11 +512,14 @@ def leak_free_splits(
         )
         if kept_item
     }
+    codes = placed_codes.copy()
+    codes[withheld_positions] = -1
     return LeakFreeSplits(
         kept,
         withheld=[item_ids[position] for position in withheld_positions.tolist()],
         cut_groups=int(is_cut.sum()),
         cut_items=int(sizes[is_cut].sum()),
+        codes=codes,
     )
 
 

@@ -337,3 +337,13 @@ def test_leak_free_splits_refuse_bad_input():
     with pytest.raises(ValueError, match="Unknown split 'dev'"):
         leak_free_splits(["a"], ["x"], ["A"], [0], previous={"a": "dev"})
     assert leak_free_splits([], [], [], []).assignment == {}
+
+
+def test_leak_free_split_codes_match_the_assignment(corpus: list[dict[str, Any]], near) -> None:
+    ids, labels, accounts = columns(corpus)
+    result = leak_free_splits(ids, labels, accounts, near, seed=SEED)
+    withheld = set(result.withheld)
+    for item, code in zip(ids, result.codes.tolist(), strict=True):
+        assert (code == -1) == (item in withheld)
+        if code >= 0:
+            assert SPLITS[code] == result.assignment[item]
