@@ -253,7 +253,7 @@ def publish(
                 version=version,
                 target="local",
                 location=str(target),
-                manifest={k: v for k, v in manifest.items() if k not in _PER_POST},
+                manifest={k: v for k, v in manifest.items() if k not in PER_POST},
             )
         )
     report.path = str(target)
@@ -261,17 +261,16 @@ def publish(
 
 
 # Per-post maps of the manifest: kept in the registry, not copied into the store.
-_PER_POST = ("splits_by_post", "labels_by_post", "withheld")
+PER_POST = ("splits_by_post", "labels_by_post", "withheld")
 
 
 @dataclass
 class _Plan:
-    """What a version will hold, one entry per post in every list (the light pass)."""
+    """What choosing the splits needs of a version, one entry per post in every list (the
+    rows themselves are spilled; see :func:`_plan`)."""
 
     taxonomy: Any
-    method: str
-    runs: list[tuple[int, int]]  # (project id, aggregation run id)
-    pks: dict[int, int]  # post pk -> index of the project it is taken from
+    pks: set[int] = field(default_factory=set)  # posts taken (from the first project)
     post_ids: list[str] = field(default_factory=list)
     accounts: list[str] = field(default_factory=list)
     near_groups: list[Any] = field(default_factory=list)
@@ -307,10 +306,10 @@ def _plan(store, workspace, projects, batches, method, min_annotators, on_stale,
     plan: _Plan | None = None
     wanted_batches = set(batches) if batches is not None else None
     with store.session() as session:
-        for index, (project_name, run) in enumerate(zip(projects, runs, strict=True)):
+        for project_name, run in zip(projects, runs, strict=True):
             taxonomy = stored_taxonomy(session.get(TaxonomyRow, run.taxonomy_id))
             if plan is None:
-                plan = _Plan(taxonomy=taxonomy, method=method, runs=[], pks={})
+                plan = _Plan(taxonomy=taxonomy)
                 plan.excluded = {"no_aggregate": 0, "too_few_annotators": 0}
                 plan.schema = features(taxonomy).arrow_schema
                 spill = pa.ipc.new_file(str(spill_path), plan.schema)
@@ -319,7 +318,6 @@ def _plan(store, workspace, projects, batches, method, min_annotators, on_stale,
                     f"Project {project_name!r} uses {taxonomy.ref}, not {plan.taxonomy.ref}; "
                     "one dataset version has one taxonomy."
                 )
-            plan.runs.append((run.project_id, run.id))
             project = session.get(Project, run.project_id)
             pull_run = session.exec(
                 select(PullRun).where(PullRun.project_id == project.id).order_by(PullRun.id.desc())
@@ -335,10 +333,11 @@ def _plan(store, workspace, projects, batches, method, min_annotators, on_stale,
                 )
             )
             for part in _prefetched(result.partitions()):
-                table = _plan_rows(plan, part, index, workspace, wanted_batches, min_annotators)
-                if table.num_rows:
+                kept = _plan_rows(plan, part, workspace, wanted_batches, min_annotators)
+                if kept is not None:
+                    table, batch_ids = kept
                     spill.write_table(table)
-                used_batches.update(r[BATCH] for r in part if r[BATCH] and r[PK] in plan.pks)
+                    used_batches.update(batch_ids)
             for batch in session.exec(select(Batch).where(Batch.id.in_(sorted(used_batches)))):
                 provenance["batches"].append(
                     {
@@ -379,10 +378,9 @@ def _plan(store, workspace, projects, batches, method, min_annotators, on_stale,
     return plan
 
 
-def _plan_rows(plan: _Plan, rows, index, workspace, wanted_batches, min_annotators):
-    """Add the posts of one chunk of :func:`_rows_query` from project number ``index`` to the plan;
-    their rows as an Arrow table of the version's schema (the others are left out)."""
-    import pyarrow as pa
+def _plan_rows(plan: _Plan, rows, workspace, wanted_batches, min_annotators):
+    """Add the posts of one chunk of :func:`_rows_query` to the plan; their rows as an
+    Arrow table of the version's schema and their batch ids (None when none is kept)."""
 
     columns = list(zip(*rows, strict=True))
     parsed, excluded, pks = plan.parsed_labels, plan.excluded, plan.pks
@@ -410,19 +408,18 @@ def _plan_rows(plan: _Plan, rows, index, workspace, wanted_batches, min_annotato
         columns = [[column[position] for position in positions] for column in columns]
         label_sets = [label_sets[position] for position in positions]
     if not columns[PK]:
-        return pa.table({name: [] for name in plan.schema.names}, schema=plan.schema)
+        return None
     accounts = [plan.account(workspace, account) for account in columns[ACCOUNT]]
-    pks.update(dict.fromkeys(columns[PK], index))
+    pks.update(columns[PK])
     plan.post_ids.extend(columns[POST_ID])
     plan.accounts.extend(accounts)
     plan.near_groups.extend(columns[NEAR])
     plan.label_sets.extend(label_sets)
     plan.severities.extend(columns[SEVERITY])
-    return _chunk(columns, accounts, plan, plan.schema)
+    return _chunk(columns, accounts, plan, plan.schema), set(columns[BATCH]) - {None}
 
 
 _YIELD = 20_000
-_CHUNK = 5_000
 
 
 @dataclass

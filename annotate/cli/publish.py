@@ -21,7 +21,7 @@ import typer
 from annotate.cli._shared import JsonOpt, emit, new_app, progress_bar, say, state, table
 from annotate.errors import AnnotateError, InputError
 from annotate.publish import (
-    _PER_POST,
+    PER_POST,
     list_versions,
     pull_from_hub,
     push_to_hub,
@@ -186,7 +186,7 @@ def show(
     """A version's rows, provenance and changelog (checksums verified)."""
     name, version, folder = _resolve(ctx, ref)
     manifest = verify(folder)
-    data = {k: v for k, v in manifest.items() if k not in _PER_POST}
+    data = {k: v for k, v in manifest.items() if k not in PER_POST}
     data["path"] = str(folder)
 
     def render(d: dict) -> None:
