@@ -33,18 +33,9 @@ from _timing import best_time
 
 from annotate.aggregation import BinaryRelevance, DawidSkene
 from annotate.aggregation import dawid_skene as dawid_skene_module
+from annotate.taxonomy import load_taxonomy
 
-LABELS = (
-    "fabricated_rumour",
-    "policy_distortion",
-    "market_badmouthing",
-    "illegal_securities",
-    "extortion",
-    "impersonation",
-    "incitement",
-    "legitimate",
-    "not_financial",
-)
+LABELS = tuple(load_taxonomy().field("category").label_ids)  # the packaged taxonomy's
 AGREEMENT_TOLERANCE = 1e-6
 
 
