@@ -255,9 +255,7 @@ def group_ids(accounts: Sequence[str | None], near_dup_groups: Sequence[Hashable
         )
     if not accounts:
         return []
-    # A post without an account is an account of its own: linked to nothing else by it.
-    account_codes = _codes([account or ("post", post) for post, account in enumerate(accounts)])
-    return _components(_codes(near_dup_groups), account_codes).tolist()
+    return _components(_codes(near_dup_groups), _account_codes(accounts)).tolist()
 
 
 def _components(near_codes: Any, account_codes: Any) -> Any:
@@ -456,10 +454,7 @@ def leak_free_splits(
     total = len(item_ids)
     if total == 0:
         return LeakFreeSplits({}, codes=np.zeros(0, dtype=np.int64))
-    # An item without an account is an account of its own.
-    account_codes = _codes(
-        [account or ("item", position) for position, account in enumerate(accounts)]
-    )
+    account_codes = _account_codes(accounts)
     near_codes = _codes(near_dup_groups)
     groups = _components(near_codes, account_codes)
     sizes = np.bincount(groups)
@@ -521,6 +516,12 @@ def leak_free_splits(
         cut_items=int(sizes[is_cut].sum()),
         codes=codes,
     )
+
+
+def _account_codes(accounts: Sequence[str | None]) -> Any:
+    """:func:`_codes` of the accounts; a post without one (None or "") is an account of its
+    own, linked to nothing else by it."""
+    return _codes([account or ("no account", post) for post, account in enumerate(accounts)])
 
 
 def _codes(values: Sequence[Hashable]) -> Any:
