@@ -11,7 +11,6 @@ Usage:
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Annotated
@@ -25,6 +24,7 @@ from annotate.publish import (
     list_versions,
     pull_from_hub,
     push_to_hub,
+    read_manifest,
     verify,
     version_folder,
 )
@@ -161,7 +161,7 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     rows = []
     for folder in sorted(registry.iterdir()) if registry.is_dir() else []:
         for version in list_versions(state(ctx).settings, folder.name):
-            manifest = json.loads((folder / version / "manifest.json").read_text())
+            manifest = read_manifest(folder / version)
             rows.append({"name": folder.name, "version": version, **manifest["rows"]})
 
     def render(items: list) -> None:
