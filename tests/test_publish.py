@@ -70,6 +70,15 @@ def annotate_posts(store, project_name, posts, start_id):
                 )
 
 
+def assert_near_duplicates_share_a_split(loaded) -> None:
+    """No two published posts that are near-duplicates (or chained through published ones)
+    are in different splits."""
+    rows = [(split, text) for split, part in loaded.items() for text in part["text"]]
+    split_of_group = {}
+    for (split, _), group in zip(rows, near_duplicate_groups([t for _, t in rows]), strict=True):
+        assert split_of_group.setdefault(group, split) == split
+
+
 @pytest.fixture
 def workspace(tmp_path, monkeypatch, database_url):
     """A workspace whose store (SQLite, then PostgreSQL) holds 700 demo posts, 500 of them
@@ -196,13 +205,8 @@ def test_no_identifier_leaks_and_splits_do_not_share_accounts(workspace):
     for split, part in loaded.items():
         for account in part["account"]:
             assert split_of_account.setdefault(account, split) == split
-    # No two published posts that are near-duplicates (or chained through published ones)
-    # are in different splits.
-    rows = [(split, text) for split, part in loaded.items() for text in part["text"]]
-    split_of_group = {}
-    for (split, _), group in zip(rows, near_duplicate_groups([t for _, t in rows]), strict=True):
-        assert split_of_group.setdefault(group, split) == split
-    assert len({split for split, _ in rows}) == 3
+    assert_near_duplicates_share_a_split(loaded)
+    assert all(len(part) for part in loaded.values()) and len(loaded) == 3
 
 
 def test_versions_are_immutable_and_test_stays_test(workspace):
@@ -416,7 +420,4 @@ def test_batches_min_annotators_and_several_projects(workspace):
     assert len(ids) + both.excluded["withheld_between_splits"] <= 620
     assert len(ids) + sum(both.excluded.values()) >= 620
     assert [p["name"] for p in both.provenance["projects"]] == ["round-1", "round-2"]
-    rows = [(split, text) for split, part in loaded.items() for text in part["text"]]
-    split_of_group = {}
-    for (split, _), group in zip(rows, near_duplicate_groups([t for _, t in rows]), strict=True):
-        assert split_of_group.setdefault(group, split) == split
+    assert_near_duplicates_share_a_split(loaded)
