@@ -21,6 +21,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from typer.core import TyperGroup
 
+try:  # Typer 0.20+ carries its own Click, whose errors all derive from TyperException.
+    from typer.exceptions import TyperException as _UsageErrorBase
+except ImportError:  # pragma: no cover - older Typer on the Click package
+    from click import ClickException as _UsageErrorBase
+
 from annotate.config import Settings, Workspace, ensure_workspace, load_settings
 from annotate.errors import AnnotateError
 from annotate.labelstudio import LabelStudioConnection, connect
@@ -152,6 +157,8 @@ class AnnotateGroup(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, SystemExit, BrokenPipeError):
             raise
+        except _UsageErrorBase:
+            raise  # usage mistakes: Click prints the usage line and the problem, exit code 2
         except Exception as error:
             app_state = ctx.obj if isinstance(ctx.obj, AppState) else AppState()
             if app_state.verbose:
