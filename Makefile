@@ -6,25 +6,61 @@ INSTALLED := $(VENV)/.installed
 DEMO_DIR ?= exports/demo
 DEMO := $(BIN)/annotate --workspace $(DEMO_DIR)/workspace
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench clean system-deps
+
+# System packages (Debian names). The tests start their own PostgreSQL and drive Chromium; the
+# charts of the agreement report need CJK and emoji fonts, so the demo needs those too.
+TEST_PACKAGES := postgresql chromium fonts-noto-cjk fonts-noto-color-emoji
+DEMO_PACKAGES := fonts-noto-cjk fonts-noto-color-emoji
+SYSTEM_PACKAGES ?= $(TEST_PACKAGES)
+# Overridable for the Makefile's own tests (tests/test_makefile.py).
+CHROMIUM ?= chromium
+INITDB ?= initdb
+APT_GET ?= apt-get
+USER_ID ?= $(shell id -u)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --upgrade pip
 
-# Reinstall when the project's dependencies change.
+# Reinstall when the project's dependencies change (a few minutes the first time).
 $(INSTALLED): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,server]'
+	@echo "Installing annotate and its dependencies into $(VENV) (Label Studio included) ..."
+	$(BIN)/python -m pip install --progress-bar on -e '.[dev,server]'
 	touch $@
+
+# Installs the missing SYSTEM_PACKAGES with apt-get when run as root; otherwise stops and
+# prints the exact command to run.
+system-deps:
+	@missing=""; \
+	for package in $(SYSTEM_PACKAGES); do \
+	  case $$package in \
+	    postgresql) check='command -v $(INITDB) || ls /usr/lib/postgresql/*/bin/$(INITDB)' ;; \
+	    chromium) check='command -v $(CHROMIUM)' ;; \
+	    fonts-noto-cjk) check='fc-list | grep -qi "Noto Sans CJK"' ;; \
+	    fonts-noto-color-emoji) check='fc-list | grep -qi "Noto Color Emoji"' ;; \
+	    *) check='dpkg -s '"$$package" ;; \
+	  esac; \
+	  sh -c "$$check" >/dev/null 2>&1 || missing="$$missing $$package"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$(USER_ID)" != 0 ]; then \
+	  echo "Missing system packages:$$missing. Install them as root, then rerun make:" >&2; \
+	  echo "  sudo apt-get update && sudo apt-get install -y$$missing" >&2; \
+	  exit 1; \
+	fi; \
+	echo "Installing system packages:$$missing"; \
+	$(APT_GET) update && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y$$missing
 
 # The loop on the demo corpus: ingest, a local Label Studio (started and stopped here unless
 # LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY point at one), project, sample + push, simulated
 # annotators, pull, status and the agreement report. Run it again for the next batch.
 demo: $(INSTALLED)
+	@$(MAKE) --no-print-directory system-deps SYSTEM_PACKAGES="$(DEMO_PACKAGES)"
 	$(DEMO) demo-loop
 	$(DEMO) posts stats
 
-test: $(INSTALLED)
+test: system-deps $(INSTALLED)
 	$(BIN)/python -m pytest
 
 lint: $(INSTALLED)
