@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, select
 
+from annotate.aggregation import Reason, ReasonKind, count_posts_by_kind
 from annotate.batches import task_data
 from annotate.consensus import Consensus, ItemConsensus, adjudication_project, project_consensus
 from annotate.errors import InputError
@@ -46,20 +47,24 @@ class AdjudicationReport:
         return asdict(self)
 
 
-def uncertainty(item: ItemConsensus, *, max_posterior: float, severity_gap: int, order) -> list:
+def uncertainty(
+    item: ItemConsensus, *, max_posterior: float, severity_gap: int, order
+) -> list[Reason]:
     """Why a person should decide this post (empty when the aggregate can stand)."""
     if item.adjudicated:
         return []
     reasons = list(item.reasons)
     for label, probability in item.label_probs.items():
         if 1 - max_posterior < probability < max_posterior:
-            reasons.append(f"P({label}) = {probability:.2f}")
+            reasons.append(Reason(ReasonKind.UNCERTAIN_LABEL, f"P({label}) = {probability:.2f}"))
     given = [order.index(a["severity"]) for a in item.annotations if a["severity"] in order]
     if len(given) >= 2 and max(given) - min(given) >= severity_gap:
-        reasons.append(f"severity from {order[min(given)]} to {order[max(given)]}")
+        detail = f"severity from {order[min(given)]} to {order[max(given)]}"
+        reasons.append(Reason(ReasonKind.SEVERITY_SPREAD, detail))
     experts = [a["annotator"] for a in item.annotations if a["needs_expert"]]
     if experts:
-        reasons.append(f"needs an expert ({', '.join(experts)})")
+        detail = f"needs an expert ({', '.join(experts)})"
+        reasons.append(Reason(ReasonKind.NEEDS_EXPERT, detail))
     return reasons
 
 
@@ -96,12 +101,7 @@ def adjudicate(
         store, connection, project_name, list(reasons), reasons=reasons, consensus=consensus
     )
     report.selected = len(chosen)
-    counts: dict[str, int] = {}
-    for found in reasons.values():
-        for reason in found:
-            kind = reason.split(" ")[0].split("(")[0] or reason
-            counts[kind] = counts.get(kind, 0) + 1
-    report.reasons = counts
+    report.reasons = count_posts_by_kind(reasons.values())
     return report
 
 
@@ -111,8 +111,8 @@ def send_to_adjudication(
     project_name: str,
     post_pks: list[int],
     *,
-    reason: str | None = None,
-    reasons: dict[int, list[str]] | None = None,
+    reason: Reason | None = None,
+    reasons: dict[int, list[Reason]] | None = None,
     consensus: Consensus | None = None,
 ) -> AdjudicationReport:
     """Create the adjudication tasks for these posts (those not there yet), with every
@@ -149,7 +149,8 @@ def send_to_adjudication(
             for a in answers
         )
         data = task_data(posts[pk], None)
-        data["annotator_labels"] = (summary + ("\n" if summary else "") + "; ".join(why)).strip()
+        details = "; ".join(reason.detail for reason in why)
+        data["annotator_labels"] = (summary + ("\n" if summary else "") + details).strip()
         predictions = []
         for answer in answers:
             labels = {"category": answer["labels"], "severity": answer["severity"]}
@@ -160,7 +161,13 @@ def send_to_adjudication(
                 }
             )
         payloads.append({"data": data, "predictions": predictions})
-        report.items.append({"post_pk": pk, "post_id": posts[pk].post_id, "reasons": why})
+        report.items.append(
+            {
+                "post_pk": pk,
+                "post_id": posts[pk].post_id,
+                "reasons": [reason.as_dict() for reason in why],
+            }
+        )
     with store.transaction() as session:
         now = utcnow()
         tasks = [Task(project_id=adjudication.id, post_pk=pk, created_at=now) for pk in new]

@@ -170,7 +170,7 @@ def aggregate_project(
                     for a in item.annotations
                     for span in a.get("evidence", [])
                 ],
-                "reasons": item.reasons,
+                "reasons": [reason.as_dict() for reason in item.reasons],
                 "adjudicated": item.adjudicated,
                 "gold": bool(is_gold),
                 "batch_id": batch_id,

@@ -14,7 +14,13 @@ from typing import Any, Literal
 
 from sqlmodel import select
 
-from annotate.aggregation import BinaryRelevance, DawidSkene, MajorityVote, finalize_labels
+from annotate.aggregation import (
+    BinaryRelevance,
+    DawidSkene,
+    MajorityVote,
+    Reason,
+    finalize_labels,
+)
 from annotate.errors import InputError
 from annotate.projects import get_project, stored_taxonomy
 from annotate.store import (
@@ -44,12 +50,12 @@ class ItemConsensus:
     label_probs: dict[str, float]
     n_annotators: int
     annotations: list[dict[str, Any]]
-    reasons: list[str] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)
     adjudicated: bool = False
     gold: bool = False
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "reasons": [reason.as_dict() for reason in self.reasons]}
 
 
 @dataclass

@@ -8,6 +8,7 @@ from sqlmodel import select
 
 from annotate import demo
 from annotate.adjudication import adjudicate
+from annotate.aggregation import ReasonKind
 from annotate.batches import push, record_batch
 from annotate.config import Workspace, ensure_workspace, load_settings
 from annotate.consensus import project_consensus
@@ -88,8 +89,16 @@ def test_uncertain_items_are_decided_and_override_the_aggregate(project):
     report = adjudicate(store, connection, name, max_posterior=0.8, severity_gap=2)
     sent = {item["post_pk"]: item["reasons"] for item in report.items}
     assert set(sent) == {severity_split, expert_wanted}
-    assert any("severity from low to high" in reason for reason in sent[severity_split])
-    assert any("needs an expert" in reason for reason in sent[expert_wanted])
+    assert {"kind": "severity spread", "detail": "severity from low to high"} in sent[
+        severity_split
+    ]
+    assert any(
+        reason["kind"] == "needs expert" and reason["detail"].startswith("needs an expert (")
+        for reason in sent[expert_wanted]
+    )
+    # Counted by kind (each post once per kind), never by the first word of a sentence.
+    assert set(report.reasons) <= {kind.value for kind in ReasonKind}
+    assert report.reasons["severity spread"] >= 1 and report.reasons["needs expert"] == 1
 
     exported = connection.export(report.ls_project_id)
     assert len(exported) == 2

@@ -11,6 +11,7 @@ from sqlmodel import select
 from test_publish import annotate_posts, workspace  # noqa: F401 (a fixture)
 
 from annotate.aggregates import aggregate_project, ensure_aggregated, fresh_run
+from annotate.aggregation import Reason
 from annotate.consensus import project_consensus
 from annotate.errors import InputError
 from annotate.splits import near_duplicate_groups
@@ -48,7 +49,7 @@ def test_aggregates_hold_the_consensus_of_every_post(workspace):  # noqa: F811
         assert [answer["annotator"] for answer in row.annotations] == [
             answer["annotator"] for answer in item.annotations
         ]
-        assert row.reasons == item.reasons
+        assert [Reason.from_stored(reason) for reason in row.reasons] == item.reasons
     # Near-duplicate groups: the smallest post id of each group, as near_duplicate_groups says.
     by_pk = {post.id: post for post in posts}
     pks = sorted(rows)

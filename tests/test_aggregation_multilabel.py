@@ -15,6 +15,8 @@ from annotate.aggregation import (
     FinalLabels,
     GoldScore,
     MajorityVote,
+    Reason,
+    ReasonKind,
     SoftLabels,
     apply_rules,
     check_severity,
@@ -213,7 +215,12 @@ def test_a_violation_without_severity_needs_adjudication():
         labels=frozenset({"extortion", "incitement"}),
         severity=None,
         needs_adjudication=True,
-        reasons=("violation extortion, incitement selected but no severity agreed",),
+        reasons=(
+            Reason(
+                ReasonKind.MISSING_SEVERITY,
+                "violation extortion, incitement selected but no severity agreed",
+            ),
+        ),
     )
     assert check_severity({"extortion"}, "high", VIOLATIONS) == FinalLabels(
         labels=frozenset({"extortion"}), severity="high", needs_adjudication=False
@@ -234,7 +241,7 @@ def test_finalize_labels_reports_every_reason_for_adjudication():
         {"legitimate": 0.4, "extortion": 0.4}, "low", exclusive=EXCLUSIVE, violations=VIOLATIONS
     )
     assert undecided.labels == frozenset() and undecided.severity is None
-    assert undecided.reasons == ("no label reached the threshold 0.5",)
+    assert undecided.reasons == (Reason(ReasonKind.NO_LABEL, "no label reached the threshold 0.5"),)
     settled = finalize_labels(
         {"legitimate": 0.9, "extortion": 0.1}, None, exclusive=EXCLUSIVE, violations=VIOLATIONS
     )

@@ -18,6 +18,7 @@ import pytest
 from sqlmodel import select
 
 from annotate import demo
+from annotate.aggregation import Reason, ReasonKind
 from annotate.projects import record_taxonomy
 from annotate.review import (
     Suspect,
@@ -270,7 +271,10 @@ def test_to_adjudication_sends_the_listed_posts(review_store, monkeypatch):
     assert len(listed) == 5
     [(project_name, post_pks, kwargs)] = calls
     assert (project_name, post_pks) == ("round-1", listed)
-    assert kwargs["reason"] == "suspected label error"
+    assert kwargs["reason"] == Reason(ReasonKind.SUSPECTED_ERROR, "suspected label error")
+    assert {reason.kind for why in kwargs["reasons"].values() for reason in why} == {
+        ReasonKind.SUSPECTED_ERROR
+    }
     assert set(kwargs["reasons"]) == set(listed)
     assert queue["adjudication"]["sent"] == 5
 

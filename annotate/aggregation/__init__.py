@@ -34,6 +34,7 @@ from annotate.aggregation._table import AggregationInputError
 from annotate.aggregation.binary_relevance import BinaryRelevance
 from annotate.aggregation.dawid_skene import DawidSkene
 from annotate.aggregation.majority_vote import MajorityVote
+from annotate.aggregation.reasons import Reason, ReasonKind, count_posts_by_kind
 from annotate.aggregation.rules import (
     FinalLabels,
     apply_rules,
@@ -49,9 +50,12 @@ __all__ = [
     "FinalLabels",
     "GoldScore",
     "MajorityVote",
+    "Reason",
+    "ReasonKind",
     "SoftLabels",
     "apply_rules",
     "check_severity",
+    "count_posts_by_kind",
     "finalize_labels",
     "select_labels",
 ]

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from annotate.aggregation._common import SoftLabels
+from annotate.aggregation.reasons import Reason, ReasonKind
 
 # Posteriors of exactly 0 or 1 would give infinite odds; both sides are clipped alike.
 _ODDS_CLIP = 1e-12
@@ -101,13 +102,13 @@ class FinalLabels:
     """An item's labels after the rules, and whether a person must still decide.
 
     ``severity`` is kept only when a violation is selected; it is never invented.
-    ``reasons`` says, in words, why an item needs adjudication (empty when it does not).
+    ``reasons`` says why an item needs adjudication (empty when it does not).
     """
 
     labels: frozenset[Hashable]
     severity: Hashable | None
     needs_adjudication: bool
-    reasons: tuple[str, ...] = ()
+    reasons: tuple[Reason, ...] = ()
 
 
 def check_severity(
@@ -131,7 +132,10 @@ def check_severity(
     if not chosen_violations:
         return FinalLabels(labels=selected, severity=None, needs_adjudication=False)
     if severity is None:
-        reason = f"violation {', '.join(chosen_violations)} selected but no severity agreed"
+        reason = Reason(
+            ReasonKind.MISSING_SEVERITY,
+            f"violation {', '.join(chosen_violations)} selected but no severity agreed",
+        )
         return FinalLabels(
             labels=selected, severity=None, needs_adjudication=True, reasons=(reason,)
         )
@@ -155,5 +159,5 @@ def finalize_labels(
         labels=selected,
         severity=None,
         needs_adjudication=True,
-        reasons=(f"no label reached the threshold {threshold}",),
+        reasons=(Reason(ReasonKind.NO_LABEL, f"no label reached the threshold {threshold}"),),
     )

@@ -61,7 +61,7 @@ def adjudicate(
             f"(Label Studio project {d['ls_project_id']}), {d['already_there']} already there."
         )
         if d["reasons"]:
-            table(None, ["reason", "posts"], sorted(d["reasons"].items()))
+            table(None, ["reason (kind)", "posts"], sorted(d["reasons"].items()))
         say(f"Then: annotate pull {d['adjudication_project']!r}")
 
     emit(report.as_dict(), as_json, render)

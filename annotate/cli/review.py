@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from annotate.aggregation import Reason, ReasonKind
 from annotate.cli._shared import JsonOpt, emit, say, state, table
 from annotate.review import ReviewItem, project_review_queue
 
@@ -59,7 +60,7 @@ def review_queue(
             app_state.connection(),
             project,
             [item.post_pk for item in queue.items],
-            reason="suspected label error",
+            reason=Reason(ReasonKind.SUSPECTED_ERROR, "suspected label error"),
             reasons={item.post_pk: [_why(item)] for item in queue.items},
         )
         data["adjudication"] = report.as_dict()
@@ -100,11 +101,12 @@ def review_queue(
     emit(data, as_json, render)
 
 
-def _why(item: ReviewItem) -> str:
+def _why(item: ReviewItem) -> Reason:
     """The reason an expert sees on the adjudication task."""
-    return (
+    return Reason(
+        ReasonKind.SUSPECTED_ERROR,
         f"suspected label error: a text model says {item.predicted} "
-        f"(p={item.p_predicted:.2f}) rather than {', '.join(item.given)} (p={item.p_given:.2f})"
+        f"(p={item.p_predicted:.2f}) rather than {', '.join(item.given)} (p={item.p_given:.2f})",
     )
 
 
