@@ -109,3 +109,43 @@ def test_posts_stats_after_demo_ingest(workdir):
     human = invoke("posts", "stats")
     assert human.exit_code == 0
     assert "300" in human.stdout
+
+
+def test_init_points_to_the_taxonomy_not_the_generated_config(workdir):
+    result = invoke("init")
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.splitlines()
+    xml = [line for line in lines if "financial_misinfo.xml" in line]
+    assert xml and all("edit it" not in line and "do not edit" in line for line in xml)
+    assert any("label_config/taxonomy.yaml: edit it" in line for line in lines)
+
+
+def test_project_show_needs_no_label_studio(workdir, monkeypatch):
+    from annotate.projects import record_taxonomy
+    from annotate.store import Project, open_store
+    from annotate.taxonomy import load_taxonomy
+
+    monkeypatch.delenv("LABEL_STUDIO_URL", raising=False)
+    monkeypatch.delenv("LABEL_STUDIO_API_KEY", raising=False)
+    assert invoke("init").exit_code == 0
+    store = open_store("sqlite:///.annotate/annotate.db")
+    with store.transaction() as session:
+        taxonomy = record_taxonomy(session, load_taxonomy())
+        session.add(
+            Project(
+                name="round-1",
+                ls_url="http://127.0.0.1:9",  # a demo server long gone
+                ls_project_id=4,
+                taxonomy_id=taxonomy.id,
+                annotators_per_task=3,
+                overlap=0.2,
+            )
+        )
+    store.dispose()
+    shown = invoke("project", "show", "round-1", "--json")
+    assert shown.exit_code == 0, shown.output
+    data = json.loads(shown.stdout)
+    assert data["ls_project_id"] == 4 and data["server"] == {}
+    live = invoke("project", "show", "round-1", "--live")
+    assert live.exit_code != 0
+    assert "No Label Studio server is configured" in live.stderr

@@ -75,7 +75,7 @@ def test_project_is_created_from_the_taxonomy(workspace, client):
     )
     listed = json.loads(invoke("project", "list", "--json").stdout)
     assert [p["name"] for p in listed] == [name]
-    shown = json.loads(invoke("project", "show", name, "--json").stdout)
+    shown = json.loads(invoke("project", "show", name, "--live", "--json").stdout)
     assert shown["server"]["overlap_cohort_percentage"] == 40
 
 

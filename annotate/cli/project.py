@@ -103,18 +103,28 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 def show(
     ctx: typer.Context,
     name: NameArg,
-    offline: Annotated[
-        bool, typer.Option("--offline", help="Only what the store knows; do not ask Label Studio.")
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live/--offline",
+            help="Also ask Label Studio for the project's counts and settings (by default only "
+            "what the store knows, which needs no server).",
+        ),
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show a project: its store record and Label Studio's counts and settings."""
+    """Show a project as the store knows it; --live adds Label Studio's counts and settings."""
     app_state = state(ctx)
-    info = show_project(app_state.store(), None if offline else app_state.connection(), name)
+    info = show_project(app_state.store(), app_state.connection() if live else None, name)
 
     def render(d: dict) -> None:
         rows = [[key, value] for key, value in d.items() if key != "server"]
         rows += [[f"server.{key}", value] for key, value in d["server"].items()]
+        if not live:
+            say(
+                f"As recorded in the store; 'annotate project show {name!r} --live' asks "
+                "Label Studio for its counts."
+            )
         table(None, ["", "value"], [[k, None if v is None else str(v)] for k, v in rows])
 
     emit(info.as_dict(), as_json, render)

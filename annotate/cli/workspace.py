@@ -60,8 +60,17 @@ def init(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         say(f"  settings  {data['config']}")
         say(f"  database  {data['database']} (schema {data['schema']})")
         say(f"  secret    {settings.workspace / SECRET_FILE} (mode 0600)")
-        for path in data["label_config"]:
-            say(f"  copied    {path} (edit it; this copy wins over the packaged one)")
+        for path in map(Path, data["label_config"]):
+            if path.suffix == ".xml":
+                note = "generated from taxonomy.yaml by 'annotate taxonomy render'; do not edit"
+            else:
+                note = "edit it; this copy wins over the packaged one"
+            say(f"  copied    {path} ({note})")
+        if data["label_config"]:
+            say(
+                "Labels live in label_config/taxonomy.yaml: edit it, then run "
+                "'annotate taxonomy validate' and 'annotate taxonomy render'."
+            )
 
     emit(result, as_json, render)
 
