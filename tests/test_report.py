@@ -91,13 +91,20 @@ def test_report_renders_in_chromium_with_the_headline_and_band(html_report):
     assert broken == 0
 
 
-def test_markdown_report_goes_to_exports_reports_and_escapes_posts(workspace, monkeypatch):
+def test_markdown_report_prints_unless_out_and_escapes_posts(workspace, monkeypatch):
     folder, _, root = workspace
     monkeypatch.chdir(folder)
-    result = invoke(*root, "agreement", "round-1", "--format", "md", "--no-ci")
+    printed = invoke(*root, "agreement", "round-1", "--format", "md", "--no-ci")
+    assert printed.exit_code == 0, printed.output
+    assert printed.stdout.startswith("# Agreement on “category”")
+    assert not (folder / "exports" / "reports").exists(), "without --out nothing is written"
+    out = folder / "reports" / "round-1.md"
+    result = invoke(*root, "agreement", "round-1", "--format", "md", "--no-ci", "--out", out)
     assert result.exit_code == 0, result.output
-    text = (folder / "exports" / "reports" / "round-1-category.md").read_text(encoding="utf-8")
-    assert text.startswith("# Agreement on “category”")
+    assert result.stdout == ""
+    assert f"Wrote {out}." in result.stderr
+    text = out.read_text(encoding="utf-8")
+    assert text == printed.stdout
     assert ESCAPED_SCRIPT in text and "<script>" not in text
     for heading in ("## Per label", "## Annotators", "## Items with the most", "## Across batches"):
         assert heading in text

@@ -28,6 +28,7 @@ from annotate.cli import (
     adjudicate,
     aggregate,
     agreement,
+    annotators,
     demo,
     ingest,
     loop,
@@ -101,6 +102,7 @@ agreement.register(app)
 aggregate.register(app)
 adjudicate.register(app)
 review.register(app)
+annotators.register(app)
 publish.register(app)
 app.add_typer(posts.app)
 app.add_typer(taxonomy.app)

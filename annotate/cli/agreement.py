@@ -12,6 +12,7 @@ Usage:
 from __future__ import annotations
 
 import json
+import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -19,14 +20,16 @@ from typing import Annotated
 import typer
 
 from annotate.agreement_data import post_texts, project_table, read_table_file
+from annotate.annotators import reveal_annotators
 from annotate.cli._shared import JsonOpt, emit, say, state, table
 from annotate.errors import InputError
 from annotate.report import (
     AgreementReport,
     build_report,
     default_report_path,
+    render_html,
+    render_markdown,
     screenshot,
-    write_report,
 )
 
 DEFAULT_FIELD = "category"
@@ -101,10 +104,18 @@ def agreement(
     out: Annotated[
         Path | None,
         typer.Option(
-            help="Report file for --format html, md or json.",
-            show_default="exports/reports/<project>-<field>.html|md",
+            help="Write the --format html, md or json report to this file instead of stdout.",
+            show_default="stdout (with --screenshot: exports/reports/<project>-<field>.html)",
         ),
     ] = None,
+    reveal: Annotated[
+        bool,
+        typer.Option(
+            "--reveal",
+            help="Name annotators as 'pseudonym (e-mail)' from the local store, for a lead's "
+            "own report; never for files that leave the team.",
+        ),
+    ] = False,
     take_screenshot: Annotated[
         bool,
         typer.Option(
@@ -121,6 +132,8 @@ def agreement(
     chosen = _check_options(
         project, input_file, field, batch, level, order, output_format, as_json, out
     )
+    if reveal and input_file is not None:
+        raise InputError("--reveal applies to projects: a file's annotators are as written.")
     if take_screenshot and chosen is not ReportFormat.html:
         raise InputError("--screenshot needs --format html.")
     app_state = state(ctx)
@@ -138,22 +151,29 @@ def agreement(
         data = project_table(
             store, project, field or DEFAULT_FIELD, batch=batch, min_annotators=min_annotators
         )
+        if reveal:
+            data = reveal_annotators(store, data)
+            say("--reveal: this report names annotators by e-mail; keep it within the team.")
         report = build_report(data, ci=ci, texts=lambda items: post_texts(store, items))
 
-    if chosen in (ReportFormat.html, ReportFormat.md):
-        path = out or default_report_path(app_state.settings.exports, report, chosen.value)
-        write_report(report, path)
-        say(f"Wrote {path}. {report.interpretation.sentence}")
-        if take_screenshot:
-            say(f"Wrote {screenshot(path)}")
+    if chosen is ReportFormat.table:
+        emit(report.as_dict(), False, lambda _: _render_tables(report))
         return
-    document = report.as_dict()
-    if out is not None:  # JSON into a file
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(_json(document), encoding="utf-8")
-        say(f"Wrote {out}")
+    text = {
+        ReportFormat.html: render_html,
+        ReportFormat.md: render_markdown,
+        ReportFormat.json: lambda report: _json(report.as_dict()) + "\n",
+    }[chosen](report)
+    if out is None and not take_screenshot:
+        sys.stdout.write(text)  # every format prints unless --out says where to write
         return
-    emit(document, chosen is ReportFormat.json, lambda _: _render_tables(report))
+    # A screenshot needs a page on disk: without --out it goes to exports/reports/.
+    path = out or default_report_path(app_state.settings.exports, report, chosen.value)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    say(f"Wrote {path}. {report.interpretation.sentence}")
+    if take_screenshot:
+        say(f"Wrote {screenshot(path)}")
 
 
 def _check_options(
