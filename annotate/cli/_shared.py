@@ -122,6 +122,16 @@ def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
         render(data)
 
 
+def next_steps(steps: list[tuple[str, str]]) -> None:
+    """A "Next steps" block on stderr: what to do now, one labelled line each (never a secret:
+    say where a password or token is, not what it is)."""
+    width = max(len(label) for label, _ in steps)
+    say("")
+    say("Next steps")
+    for label, text in steps:
+        say(f"  {label.ljust(width)}  {text}")
+
+
 def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> None:
     """A plain table on stdout; cells are shown as text, never as markup."""
     view = Table(title=title, title_justify="left", show_edge=False, pad_edge=False)

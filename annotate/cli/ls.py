@@ -14,9 +14,9 @@ from typing import Annotated
 
 import typer
 
-from annotate.cli._shared import JsonOpt, emit, new_app, say, state
+from annotate.cli._shared import JsonOpt, emit, new_app, next_steps, say, state
 from annotate.errors import AnnotateError
-from annotate.ls_server import TOKEN_FILE_NAME, start_label_studio
+from annotate.ls_server import PASSWORD_FILE_NAME, TOKEN_FILE_NAME, start_label_studio
 
 app = new_app("ls", help="Run a local Label Studio server.")
 
@@ -43,14 +43,31 @@ def serve(
     say(f"Starting Label Studio on 127.0.0.1:{port} (a first start takes about 40 s) ...")
     server = start_label_studio(port=port, data_dir=folder)
     token_file = server.data_dir / TOKEN_FILE_NAME
-    data = {"url": server.url, "token_file": str(token_file), "data_dir": str(server.data_dir)}
+    password_file = server.data_dir / PASSWORD_FILE_NAME
+    data = {
+        "url": server.url,
+        "username": server.username,
+        "password_file": str(password_file) if password_file.exists() else None,
+        "token_file": str(token_file),
+        "data_dir": str(server.data_dir),
+    }
 
     def render(data: dict) -> None:
         say(f"Label Studio is running at {data['url']}")
-        say(f"Its API token is in {data['token_file']}; to use it:")
-        say(f"  export LABEL_STUDIO_URL={data['url']}")
-        say(f'  export LABEL_STUDIO_API_KEY="$(cat {data["token_file"]})"')
-        say("Press Ctrl-C to stop it.")
+        password = (
+            f"the password is in {data['password_file']}"
+            if data["password_file"]
+            else "the password was set when this data folder was first used"
+        )
+        next_steps(
+            [
+                ("Log in", f"open {data['url']} as {data['username']}; {password}"),
+                ("Use it", f"export LABEL_STUDIO_URL={data['url']}"),
+                ("", f'export LABEL_STUDIO_API_KEY="$(cat {data["token_file"]})"'),
+                ("Stop", "press Ctrl-C"),
+                ("Start again", f"annotate ls serve --port {port} --data-dir {data['data_dir']}"),
+            ]
+        )
 
     emit(data, as_json, render)
     stop = threading.Event()
