@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 DEMO_DIR ?= exports/demo
-DEMO := $(BIN)/annotate --workspace $(DEMO_DIR)/workspace
+DEMO := $(BIN)/annotate --workspace $(DEMO_DIR)/.annotate
 
 .PHONY: demo test lint format bench clean system-deps
 

@@ -5,7 +5,14 @@ environment variable, ``annotate.toml`` in the workspace folder, the default.
 
 The workspace folder (``.annotate/`` in the current folder unless set) holds the SQLite
 database, ``annotate.toml`` and the pseudonymisation secret. Outputs (reports, rejects, the
-local dataset registry) go under ``exports/`` in the current folder.
+local dataset registry) go under ``exports/`` beside it.
+
+Relative paths: the workspace itself is relative to the current folder. The paths it holds or
+implies (``exports``, ``registry``, a relative ``sqlite:///`` database) are relative to the
+folder that *contains the workspace* when they come from ``annotate.toml`` or the defaults, so
+``--workspace W`` gives the same paths from any current folder. A path typed as a CLI option or
+an environment variable is relative to the current folder, as any path typed at a prompt is.
+Absolute paths stay as given.
 """
 
 from __future__ import annotations
@@ -145,15 +152,39 @@ def load_settings(**options: Any) -> Settings:
     workspace = Path(
         given.get("workspace") or os.environ.get(ENV_VARS["workspace"]) or DEFAULT_WORKSPACE
     )
-    token = _toml_values.set(read_config_file(workspace / CONFIG_FILE))
+    toml = read_config_file(workspace / CONFIG_FILE)
+    token = _toml_values.set(toml)
     try:
-        return Settings(**{**given, "workspace": workspace})
+        settings = Settings(**{**given, "workspace": workspace})
     except ValidationError as error:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"])
         raise ConfigError(f"Setting {where!r} is invalid: {first['msg']}.") from None
     finally:
         _toml_values.reset(token)
+    typed = {
+        name for name in ENV_VARS if name in given or ENV_VARS[name] in os.environ
+    }  # typed where the user stands: relative to the current folder
+    return _beside_workspace(settings, typed)
+
+
+def _beside_workspace(settings: Settings, typed: set[str]) -> Settings:
+    """Relative paths from annotate.toml or the defaults, resolved against the folder that
+    contains the workspace (see the module docstring)."""
+    base = settings.workspace.parent
+    updates: dict[str, Any] = {}
+    for name in ("exports", "registry"):
+        value = getattr(settings, name)
+        if value is not None and name not in typed and not value.is_absolute():
+            updates[name] = base / value
+    if settings.database_url and "database_url" not in typed:
+        url = make_url(settings.database_url)
+        database = url.database
+        relative = database and database != ":memory:" and not Path(database).is_absolute()
+        if url.get_backend_name() == "sqlite" and relative:
+            resolved = url.set(database=(base / database).as_posix())
+            updates["database_url"] = resolved.render_as_string(hide_password=False)
+    return settings.model_copy(update=updates) if updates else settings
 
 
 def setting_sources(settings: Settings, options: Mapping[str, Any]) -> dict[str, str]:

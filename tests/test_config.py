@@ -3,6 +3,7 @@
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -58,7 +59,7 @@ def test_workspace_option_picks_its_own_toml(tmp_path):
     other = tmp_path / "team"
     other.mkdir()
     (other / "annotate.toml").write_text('exports = "team-exports"\n')
-    assert str(load_settings(workspace=other).exports) == "team-exports"
+    assert load_settings(workspace=other).exports == tmp_path / "team-exports"
     assert str(load_settings().exports) == "exports"
 
 
@@ -118,3 +119,55 @@ def test_config_show_reports_where_values_came_from():
     data = json.loads(invoke("--database-url", "sqlite:///o.db", "config", "show", "--json").stdout)
     assert data["database_url"]["source"] == "option"
     assert data["label_studio_url"] == {"value": "http://127.0.0.1:9", "source": "annotate.toml"}
+
+
+def test_workspace_paths_do_not_follow_the_current_folder(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    (project / ".annotate").mkdir(parents=True)
+    (project / ".annotate" / "annotate.toml").write_text(
+        'registry = "shared/registry"\ndatabase_url = "sqlite:///data/store.db"\n'
+    )
+    elsewhere = tmp_path / "elsewhere" / "deeper"
+    elsewhere.mkdir(parents=True)
+    seen = []
+    for folder, workspace in (
+        (project, ".annotate"),
+        (tmp_path, "project/.annotate"),
+        (elsewhere, "../../project/.annotate"),
+    ):
+        monkeypatch.chdir(folder)
+        settings = load_settings(workspace=workspace)
+        seen.append(
+            (
+                (folder / settings.exports).resolve(),
+                (folder / settings.effective_registry).resolve(),
+                settings.effective_database_url.replace(str(folder), ""),
+            )
+        )
+        assert (folder / settings.exports).resolve() == project / "exports"
+        assert (folder / settings.effective_registry).resolve() == project / "shared" / "registry"
+        database = settings.effective_database_url.removeprefix("sqlite:///")
+        assert (folder / database).resolve() == project / "data" / "store.db"
+    assert len({row[:2] for row in seen}) == 1
+
+
+def test_paths_typed_as_options_or_env_are_relative_to_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANNOTATE_EXPORTS", "out")
+    settings = load_settings(workspace=tmp_path / "w" / ".annotate", registry="reg")
+    assert settings.exports == Path("out") and settings.registry == Path("reg")
+    absolute = load_settings(workspace="w/.annotate", registry=str(tmp_path / "abs"))
+    assert absolute.registry == tmp_path / "abs"
+
+
+def test_rejects_land_beside_the_workspace_from_any_folder(tmp_path, monkeypatch):
+    project = tmp_path / "project"
+    project.mkdir()
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text('{"post_id": "1", "text": "央行降准"}\n{"post_id": "2"}\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = invoke("--workspace", project / ".annotate", "ingest", posts)
+    assert result.exit_code == 0, result.output
+    assert len(list((project / "exports" / "rejects").glob("ingest-*.jsonl"))) == 1
+    assert not (elsewhere / "exports").exists()
