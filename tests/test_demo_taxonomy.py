@@ -1,5 +1,6 @@
-"""The demo follows the taxonomy: a label added to taxonomy.yaml reaches the demo corpus (with
-templates for it in the demo data file) or stops it with an error that names the label."""
+"""The demo follows the taxonomy: a label added to taxonomy.yaml reaches the demo corpus and
+the simulated annotators (with templates for it in the demo data file) or stops them with an
+error that names the label."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 import yaml
 
 from annotate.demo import TEMPLATES_FILE, DemoDataError, generate_posts, write_corpus
-from annotate.taxonomy import Taxonomy, load_taxonomy
+from annotate.simulation import DEFAULT_TEAM, simulate_labels
+from annotate.taxonomy import Taxonomy, check_rules, load_taxonomy, result_from_labels
 from tests.cli import invoke
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +55,7 @@ def templates(tmp_path: Path) -> Path:
     """A copy of the demo data file with templates (and everything else) for pump_and_dump."""
     document = yaml.safe_load(TEMPLATES_FILE.read_text("utf-8"))
     document["shares"][NEW] = 8
+    document["categories"]["illegal_securities"]["confused_with"].append(NEW)
     document["categories"][NEW] = {
         "pull": 2.2,
         "authors": {"stock_guru": 12, "rumour_mill": 3},
@@ -62,6 +65,7 @@ def templates(tmp_path: Path) -> Path:
         "cashtag": True,
         "emoji_tone": "hype",
         "repost_tone": "violation",
+        "confused_with": ["illegal_securities", "market_badmouthing"],
         "hashtags": {"zh": ["牛股", "{company}", "翻倍"], "en": ["ToTheMoon", "StockPicks"]},
         "templates": {
             "zh": (
@@ -88,6 +92,43 @@ def test_a_new_label_with_templates_reaches_the_corpus(taxonomy: Taxonomy, templ
     assert any(post["true_labels"] == [NEW, "incitement"] for post in new)
     assert {post["true_severity"] for post in new} == {"low", "medium", "high"}
     assert any(post["lang"] == "en" for post in new)
+
+
+def test_simulated_annotators_answer_a_new_label(taxonomy: Taxonomy, templates: Path) -> None:
+    posts = list(generate_posts(3000, seed=1, taxonomy=taxonomy, templates=templates))
+    answers: dict[str, list[dict[str, Any]]] = {"new": [], "confused": []}
+    for post in posts:
+        truth = post["true_labels"]
+        kind = "new" if NEW in truth else "confused" if "illegal_securities" in truth else None
+        for annotator in DEFAULT_TEAM:
+            answer = simulate_labels(
+                annotator,
+                post["post_id"],
+                truth,
+                post["true_severity"],
+                taxonomy=taxonomy,
+                templates=templates,
+            )
+            assert check_rules(taxonomy, answer) == [], answer
+            assert result_from_labels(taxonomy, answer)  # every label is one the taxonomy has
+            if kind is not None:
+                answers[kind].append(answer)
+    new = answers["new"]
+    assert sum(NEW in answer["category"] for answer in new) >= 0.7 * len(new)
+    assert {answer["severity"] for answer in new if NEW in answer["category"]} == {
+        "low",
+        "medium",
+        "high",
+    }
+    # and annotators mistake a neighbouring label for it, as the copied data file says they do
+    assert any(NEW in answer["category"] for answer in answers["confused"])
+
+
+def test_simulated_annotators_name_a_label_they_cannot_answer(taxonomy: Taxonomy) -> None:
+    with pytest.raises(DemoDataError, match=NEW):
+        simulate_labels(DEFAULT_TEAM[0], "wb-0000001", [NEW], "high", taxonomy=taxonomy)
+    with pytest.raises(DemoDataError, match="true label 'no_such_label'"):
+        simulate_labels(DEFAULT_TEAM[0], "wb-0000001", ["no_such_label"], None)
 
 
 def test_the_default_taxonomy_and_data_file_give_the_usual_corpus(tmp_path: Path) -> None:

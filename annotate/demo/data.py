@@ -14,6 +14,7 @@ silently leave the demo behind.
 
 from __future__ import annotations
 
+import os
 import re
 import textwrap
 from collections.abc import Iterable
@@ -33,6 +34,7 @@ TEMPLATES_FILE = Path(__file__).with_name("templates.yaml")
 
 CATEGORY_FIELD = "category"
 SEVERITY_FIELD = "severity"
+CONFIDENCE_FIELD = "confidence"
 LANGS = ("zh", "en")
 _JOINERS = {"zh": "", "en": " "}
 # Two kinds of post that are not a category of their own: they take a category's label by
@@ -107,6 +109,11 @@ class DemoData:
     repost_suffixes: Pair
     accounts: dict[str, AccountKind]
     slots: SlotTables
+    # For the simulated annotators (annotate.simulation):
+    exclusive: frozenset[str]  # labels never chosen with another
+    confidences: tuple[str, ...]  # the taxonomy's confidence levels, lowest first
+    confusions: dict[str, tuple[str, ...]]  # label -> the labels it is mistaken for
+    no_truth: tuple[str, ...]  # the answer for a post without hidden truth
 
 
 def load_demo_data(
@@ -122,10 +129,10 @@ def load_demo_data(
     taxonomy = taxonomy if taxonomy is not None else _default_taxonomy()
     path = Path(templates) if templates is not None else TEMPLATES_FILE
     try:
-        stat = path.stat()
+        stat = os.stat(path)
     except OSError:
         raise DemoDataError(f"The demo data file {path} does not exist.") from None
-    key = (taxonomy.content_hash, str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    key = (taxonomy.content_hash, os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
     data = _COMPILED.get(key)
     if data is None:
         if len(_COMPILED) >= 16:
@@ -142,10 +149,10 @@ def _default_taxonomy() -> Taxonomy:
     """:func:`load_taxonomy`'s default, read again only when the file changes."""
     path = default_taxonomy_path()
     try:
-        stat = path.stat()
+        stat = os.stat(path)
     except OSError:
         return load_taxonomy(path)  # says what is wrong
-    key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    key = (os.path.abspath(path), stat.st_mtime_ns, stat.st_size)
     if key not in _DEFAULT_TAXONOMY:
         _DEFAULT_TAXONOMY.clear()
         _DEFAULT_TAXONOMY[key] = load_taxonomy(path)
@@ -199,7 +206,11 @@ class _Compiler:
         names = {item.name for item in taxonomy.fields}
         if CATEGORY_FIELD not in names:
             raise self.error(f"taxonomy {self.ref} has no {CATEGORY_FIELD!r} field")
-        self.labels = taxonomy.field(CATEGORY_FIELD).label_ids
+        category = taxonomy.field(CATEGORY_FIELD)
+        self.labels = category.label_ids
+        self.exclusive = frozenset(label.id for label in category.labels if label.exclusive)
+        confidence = taxonomy.field(CONFIDENCE_FIELD) if CONFIDENCE_FIELD in names else None
+        self.confidences = confidence.label_ids if confidence is not None else ()
         severity = taxonomy.field(SEVERITY_FIELD) if SEVERITY_FIELD in names else None
         self.severities = severity.label_ids if severity is not None else ()
         rule = severity.required_when if severity is not None else None
@@ -282,6 +293,8 @@ class _Compiler:
         if guru not in self.accounts:
             raise self.error(f"`tips.guru` names unknown account kind {guru!r}")
         statements = tuple(self.claim(statement) for statement in claims["statements"])
+        simulation = self.need(document, "simulation", "the file")
+        no_truth = self.need(simulation, "no_truth", "`simulation`")
         tip_texts = tuple(
             tuple((tip["analyst"], tip["guru"]) for tip in tips["texts"][lang]) for lang in LANGS
         )
@@ -314,6 +327,10 @@ class _Compiler:
             repost_suffixes=_by_lang(self.need(tones, "repost_suffixes", "`tones`")),
             accounts=self.accounts,
             slots=self.tables,
+            exclusive=self.exclusive,
+            confidences=self.confidences,
+            confusions={label: self.confusions(label, entries[label]) for label in self.labels},
+            no_truth=tuple(self.label(label, "`simulation.no_truth`") for label in no_truth),
         )
 
     def account_kinds(self, kinds: dict[str, Any]) -> dict[str, AccountKind]:
@@ -339,6 +356,13 @@ class _Compiler:
             if kind not in self.accounts:
                 raise self.error(f"{where} names unknown account kind {kind!r}")
         return _wheel(weights)
+
+    def confusions(self, label: str, entry: dict[str, Any]) -> tuple[str, ...]:
+        where = f"category {label!r}: confused_with"
+        confused = self.need(entry, "confused_with", f"category {label!r}")
+        if not isinstance(confused, list) or not confused:
+            raise self.error(f"{where} must list the labels annotators mistake it for")
+        return tuple(self.label(other, where) for other in confused)
 
     def severity_of(self, label: str, entry: Any) -> tuple[int, ...] | None:
         where = f"category {label!r}"
