@@ -252,10 +252,14 @@ class _Compiler:
 
     def compile(self, document: dict[str, Any]) -> DemoData:
         try:
-            self.tables = SlotTables(document)
-        except (KeyError, TypeError, ValueError) as error:
-            problem = f"the slot vocabulary is incomplete or malformed ({error!r})"
+            return self._compile(document)
+        except (KeyError, IndexError, TypeError, ValueError) as error:
+            # What the checks below do not name: a missing key or a value of the wrong shape.
+            problem = f"the file is incomplete or malformed ({type(error).__name__}: {error})"
             raise self.error(problem) from None
+
+    def _compile(self, document: dict[str, Any]) -> DemoData:
+        self.tables = SlotTables(document)
         self.accounts = self.account_kinds(self.need(document, "accounts", "the file"))
         self.hints = {
             hint: self.weights(weights, f"severity_hints.{hint}")
