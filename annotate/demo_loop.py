@@ -141,6 +141,8 @@ def _adjudicate(store, connection, workspace, seed, say) -> dict[str, Any]:
     report = adjudicate(store, connection, DEMO_PROJECT)
     expert = connection.ensure_user("demo-expert-adjudicator@example.com")
     taxonomy = load_taxonomy()
+    no_truth = demo.load_demo_data(taxonomy).no_truth
+    sure = taxonomy.field("confidence").label_ids[-1]  # the expert is as sure as can be
     with store.session() as session:
         adjudication_project = session.exec(
             select(Project).where(Project.name == report.adjudication_project)
@@ -158,9 +160,9 @@ def _adjudicate(store, connection, workspace, seed, say) -> dict[str, Any]:
             continue
         truth = meta or {}
         labels = {
-            "category": truth.get("true_labels") or ["not_financial"],
+            "category": truth.get("true_labels") or list(no_truth),
             "severity": truth.get("true_severity"),
-            "confidence": "3",
+            "confidence": sure,
         }
         connection.create_annotation(
             ls_task_id, result_from_labels(taxonomy, labels), completed_by=expert
@@ -245,7 +247,12 @@ def _simulate(
         truth = meta or {}
         for annotator in team:
             labels = simulate_labels(
-                annotator, post_id, truth.get("true_labels") or [], truth.get("true_severity"), seed
+                annotator,
+                post_id,
+                truth.get("true_labels") or [],
+                truth.get("true_severity"),
+                seed,
+                taxonomy=taxonomy,
             )
             connection.create_annotation(
                 ls_task_id,

@@ -72,6 +72,7 @@ VIOLATIONS = tuple(FIELDS["severity"].required_when.any_of)
 SEVERITIES = FIELDS["severity"].label_ids
 CONFIDENCES = FIELDS["confidence"].label_ids
 SPAN_LABELS = FIELDS["evidence"].label_ids
+NO_TRUTH = demo.load_demo_data(TAXONOMY).no_truth  # the answer for a post without hidden truth
 RATIONALES = ("引用来源不明", "no source given", "标题党", "matches the rumour pattern")
 IMPORT_CHUNK = 1000  # tasks (with their annotations) per import request when building the data
 SEED = 20240917
@@ -271,7 +272,7 @@ def fake_annotation(rand: random.Random, post: Post, user_id: int) -> dict[str, 
     if rand.random() < 0.02:
         return {**base, "result": [], "was_cancelled": True}
     meta = post.meta or {}
-    category = list(meta.get("true_labels") or ["legitimate"])
+    category = list(meta.get("true_labels") or NO_TRUTH)
     severity = meta.get("true_severity")
     if rand.random() < 0.15:  # disagrees with the truth
         category = [rand.choice(CATEGORIES)]

@@ -111,6 +111,7 @@ def prepare(url: str, workdir: Path, rows: int, seed: int) -> int:
     taxonomy = load_taxonomy()
     categories = list(taxonomy.field("category").label_ids)
     violations = set(taxonomy.field("severity").required_when.any_of)
+    no_truth = list(demo.load_demo_data(taxonomy).no_truth)
     rand = random.Random(seed)
     with store.transaction() as session:
         project = Project(name=PROJECT, taxonomy_id=record_taxonomy(session, taxonomy).id)
@@ -125,7 +126,7 @@ def prepare(url: str, workdir: Path, rows: int, seed: int) -> int:
         first_of_hash: dict[str, int] = {}
         for pk, text_hash, meta in posts:
             tasks.append({"project_id": project_id, "post_pk": pk, "batch_id": batch_id})
-            aggregates.append(_aggregate(pk, meta or {}, categories, violations, rand))
+            aggregates.append(_aggregate(pk, meta or {}, categories, violations, no_truth, rand))
             aggregates[-1]["batch_id"] = batch_id
             aggregates[-1]["near_group"] = first_of_hash.setdefault(text_hash, pk)
         for start in range(0, len(tasks), 10_000):
@@ -153,9 +154,11 @@ def prepare(url: str, workdir: Path, rows: int, seed: int) -> int:
     return project_id
 
 
-def _aggregate(pk: int, meta: dict, categories: list[str], violations: set[str], rand) -> dict:
+def _aggregate(
+    pk: int, meta: dict, categories: list[str], violations: set[str], no_truth: list[str], rand
+) -> dict:
     true = [label for label in categories if label in set(meta.get("true_labels") or [])]
-    true = true or ["off_topic"]
+    true = true or list(no_truth)
     severity = meta.get("true_severity") if violations & set(true) else None
     answers = []
     for annotator in ANNOTATORS:

@@ -15,7 +15,6 @@ from typing import Any
 import pyarrow.parquet as pq
 import pytest
 
-from annotate import demo
 from annotate.demo import (
     DEMO_SEED,
     DEMO_SIZE,
@@ -26,6 +25,7 @@ from annotate.demo import (
     VIOLATION_LABELS,
     generate_posts,
     write_corpus,
+    writers,
 )
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -343,7 +343,7 @@ def test_csv_round_trip(tmp_path: Path) -> None:
 
 
 def test_parquet_round_trip_in_row_groups(tmp_path: Path, monkeypatch: Any) -> None:
-    monkeypatch.setattr(demo, "_PARQUET_ROW_GROUP", 150)  # several row groups from a small file
+    monkeypatch.setattr(writers, "_PARQUET_ROW_GROUP", 150)  # several row groups from a small file
     path = tmp_path / "posts.parquet"
     assert write_corpus(path, SIZE, seed=3) == SIZE
     parquet = pq.ParquetFile(path)

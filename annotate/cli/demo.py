@@ -3,6 +3,7 @@
 Usage:
     annotate demo-corpus
     annotate demo-corpus --size 1000000 --seed 7 --out big.jsonl
+    annotate demo-corpus --taxonomy label_config/taxonomy.yaml --templates my_templates.yaml
 """
 
 from __future__ import annotations
@@ -14,7 +15,17 @@ from typing import Annotated
 import typer
 
 from annotate import demo
-from annotate.cli._shared import JsonOpt, emit, say, state, table
+from annotate.cli._shared import JsonOpt, TaxonomyOpt, emit, say, state, table
+from annotate.taxonomy import load_taxonomy
+
+TemplatesOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--templates",
+        help="Demo data file: templates, names and weights per category label.",
+        show_default="the packaged annotate/demo/templates.yaml",
+    ),
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -30,6 +41,8 @@ def demo_corpus(
     out: Annotated[Path, typer.Option(help="Output file: .jsonl, .csv or .parquet.")] = Path(
         "exports/demo/posts.jsonl"
     ),
+    taxonomy: TaxonomyOpt = None,
+    templates: TemplatesOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Write a demo corpus of Chinese and English financial self-media posts.
@@ -37,11 +50,13 @@ def demo_corpus(
     Every category of the taxonomy appears, with the quirks of real posts (hashtags,
     @mentions, short links, emoji, //@ repost chains, near-duplicate reposts). Each post
     carries hidden true_labels and true_severity for simulated annotators; those fields are
-    never sent to Label Studio or published.
+    never sent to Label Studio or published. A category label of the taxonomy that the demo
+    data file has no templates for is an error that names it.
     """
+    spec = load_taxonomy(taxonomy) if taxonomy is not None else None
     out.parent.mkdir(parents=True, exist_ok=True)
     try:
-        written = demo.write_corpus(out, size=size, seed=seed)
+        written = demo.write_corpus(out, size=size, seed=seed, taxonomy=spec, templates=templates)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--out") from None
     emit(
