@@ -54,11 +54,12 @@ system-deps:
 
 # The loop on the demo corpus: ingest, a local Label Studio (started and stopped here unless
 # LABEL_STUDIO_URL/LABEL_STUDIO_API_KEY point at one), project, sample + push, simulated
-# annotators, pull, status and the agreement report. Run it again for the next batch.
+# annotators, pull, status, the agreement report, adjudication and a published version; it ends
+# with the next steps (how to log in to Label Studio, where the report and the dataset are).
+# Run it again for the next batch.
 demo: $(INSTALLED)
 	@$(MAKE) --no-print-directory system-deps SYSTEM_PACKAGES="$(DEMO_PACKAGES)"
 	$(DEMO) demo-loop
-	$(DEMO) posts stats
 
 test: system-deps $(INSTALLED)
 	$(BIN)/python -m pytest

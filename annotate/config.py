@@ -64,7 +64,8 @@ _toml_values: contextvars.ContextVar[dict[str, Any] | None] = contextvars.Contex
 class Settings(BaseSettings):
     """Effective settings. Build them with :func:`load_settings`, not directly."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    # An empty environment variable counts as unset (ANNOTATE_EXPORTS= clears it).
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_ignore_empty=True)
 
     workspace: Path = Field(
         DEFAULT_WORKSPACE, validation_alias=AliasChoices("workspace", ENV_VARS["workspace"])
@@ -162,9 +163,8 @@ def load_settings(**options: Any) -> Settings:
         raise ConfigError(f"Setting {where!r} is invalid: {first['msg']}.") from None
     finally:
         _toml_values.reset(token)
-    typed = {
-        name for name in ENV_VARS if name in given or ENV_VARS[name] in os.environ
-    }  # typed where the user stands: relative to the current folder
+    # Typed where the user stands: relative to the current folder.
+    typed = {name for name in ENV_VARS if name in given or os.environ.get(ENV_VARS[name])}
     return _beside_workspace(settings, typed)
 
 
@@ -194,7 +194,7 @@ def setting_sources(settings: Settings, options: Mapping[str, Any]) -> dict[str,
     for name, env_var in ENV_VARS.items():
         if options.get(name) is not None:
             sources[name] = "option"
-        elif env_var in os.environ:
+        elif os.environ.get(env_var):
             sources[name] = f"env {env_var}"
         elif name in toml:
             sources[name] = CONFIG_FILE

@@ -24,7 +24,7 @@ from sqlmodel import select
 from annotate import demo
 from annotate.batches import push, sample_batch
 from annotate.config import Settings, Workspace
-from annotate.corpus import ingest_files
+from annotate.corpus import ingest_files, post_stats
 from annotate.labelstudio import LabelStudioConnection, connect, connect_to
 from annotate.projects import create_project, list_projects, sync_project
 from annotate.pull import pull
@@ -50,6 +50,9 @@ class DemoSummary:
     agreement: dict[str, Any] = field(default_factory=dict)
     adjudication: dict[str, Any] = field(default_factory=dict)
     published: dict[str, Any] = field(default_factory=dict)
+    #: The local Label Studio's data folder when the demo started one (None: a configured one).
+    label_studio_data_dir: str | None = None
+    posts: dict[str, Any] = field(default_factory=dict)
 
 
 def run_demo(
@@ -80,16 +83,17 @@ def run_demo(
         connection = connect_to(server.url, server.token)
     try:
         say(f"Label Studio: {connection.url}")
-        return _loop(
+        summary = _loop(
             settings, workspace, store, connection, corpus, ingested, batch_size, seed, say
         )
     finally:
         if server is not None:
             server.stop()
-            say(
-                "Stopped the local Label Studio; 'annotate ls serve --data-dir "
-                f"{workspace.path / 'label-studio'}' starts it again with the demo project."
-            )
+            say("Stopped the local Label Studio.")
+    if server is not None:
+        summary.label_studio_data_dir = str(server.data_dir)
+    summary.posts = post_stats(store)
+    return summary
 
 
 def _loop(settings, workspace, store, connection, corpus, ingested, batch_size, seed, say):

@@ -171,3 +171,11 @@ def test_rejects_land_beside_the_workspace_from_any_folder(tmp_path, monkeypatch
     assert result.exit_code == 0, result.output
     assert len(list((project / "exports" / "rejects").glob("ingest-*.jsonl"))) == 1
     assert not (elsewhere / "exports").exists()
+
+
+def test_an_empty_environment_variable_counts_as_unset(monkeypatch):
+    monkeypatch.setenv("ANNOTATE_EXPORTS", "")
+    monkeypatch.setenv("ANNOTATE_DATABASE_URL", "")
+    settings = load_settings(workspace="team/.annotate")
+    assert settings.exports == Path("team/exports")
+    assert settings.effective_database_url == "sqlite:///team/.annotate/annotate.db"

@@ -8,6 +8,9 @@ Usage:
 
 from __future__ import annotations
 
+import os
+import shutil
+import sys
 from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
@@ -15,7 +18,8 @@ from typing import Annotated
 import typer
 
 from annotate import demo
-from annotate.cli._shared import JsonOpt, TaxonomyOpt, emit, say, state, table
+from annotate.cli._shared import JsonOpt, TaxonomyOpt, emit, next_steps, say, state, table
+from annotate.ls_server import PASSWORD_FILE_NAME
 from annotate.taxonomy import load_taxonomy
 
 TemplatesOpt = Annotated[
@@ -117,5 +121,53 @@ def demo_loop(
                 f"{agreement['alpha']:.3f} ({agreement['band']}), with MASI distance "
                 f"{agreement['alpha_masi']:.3f}. Report: {agreement['report']}"
             )
+        posts = d["posts"]
+        say(
+            f"The store holds {posts['posts']:,} posts ("
+            + ", ".join(f"{name} {count:,}" for name, count in posts["by_platform"].items())
+            + f"); 'annotate --workspace {workspace} posts stats' has the details."
+        )
+        # Last, so that nothing pushes it off the screen.
+        next_steps(_demo_next_steps(d, workspace))
 
+    workspace = app_state.settings.workspace
     emit(data, as_json, render)
+
+
+def _demo_next_steps(d: dict, workspace: Path) -> list[tuple[str, str]]:
+    program = _program()
+    steps = []
+    if d["label_studio_data_dir"]:
+        data_dir = Path(d["label_studio_data_dir"])
+        steps += [
+            ("Label Studio", f"{program} --workspace {workspace} ls serve (starts it again)"),
+            (
+                "",
+                f"then open the URL it prints and log in as admin@example.com; the password "
+                f"is in {data_dir / PASSWORD_FILE_NAME}",
+            ),
+        ]
+    else:
+        steps.append(("Label Studio", f"{d['label_studio']} (project {d['project']!r})"))
+    if d["agreement"]:
+        steps.append(("Agreement report", d["agreement"]["report"]))
+    published = d["published"]
+    if published.get("path"):
+        steps += [
+            ("Dataset", f"{published['name']} {published['version']} at {published['path']}"),
+            ("Load it", f'datasets.load_dataset("{published["path"]}")'),
+        ]
+    steps.append(("Next batch", "make demo (the loop continues where it stopped)"))
+    return steps
+
+
+def _program() -> str:
+    """How the user ran annotate: ``annotate`` when it is on PATH, else its path
+    (``.venv/bin/annotate`` from make demo)."""
+    launched = Path(sys.argv[0])
+    if launched.name != "annotate":
+        return "annotate"
+    on_path = shutil.which("annotate")
+    if on_path and Path(on_path).resolve() == launched.resolve():
+        return "annotate"
+    return os.path.relpath(launched)
