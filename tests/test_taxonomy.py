@@ -314,6 +314,37 @@ def test_identical_taxonomies_need_no_bump(taxonomy):
     assert difference.required_bump == "none" and not difference.breaking
 
 
+def test_cli_diff_of_a_file_with_itself_says_no_change():
+    result = invoke("taxonomy", "diff", TAXONOMY, TAXONOMY)
+    assert result.exit_code == 0, result.output
+    assert "No change: the two taxonomies are the same." in result.stderr
+    assert "none" not in result.stderr
+
+
+def test_a_pure_rename_does_not_report_the_rule_that_names_the_label(taxonomy):
+    data = document()
+    data["fields"][0]["labels"][4].update(id="extortion_by_media", previous_ids=["extortion"])
+    rule = data["fields"][1]["required_when"]["any_of"]
+    rule[rule.index("extortion")] = "extortion_by_media"
+    difference = diff_taxonomies(taxonomy, bumped(data, "2.0.0"))
+    assert difference.renamed_labels == {"category": [("extortion", "extortion_by_media")]}
+    assert difference.breaking_changes == [
+        "label category.extortion was renamed to extortion_by_media"
+    ]
+    assert not any("required_when" in change for change in difference.wording)
+
+
+def test_a_rule_asking_for_more_is_breaking_and_for_less_is_not(taxonomy):
+    data = document()
+    rule = data["fields"][1]["required_when"]["any_of"]
+    rule.remove("incitement")
+    looser = diff_taxonomies(taxonomy, bumped(data, "1.1.0"))
+    assert not looser.breaking and looser.required_bump == "minor"
+    rule.append("legitimate")
+    stricter = diff_taxonomies(taxonomy, bumped(data, "2.0.0"))
+    assert stricter.breaking_changes == ["field 'severity' has a new required_when rule"]
+
+
 def test_added_label_is_minor(taxonomy):
     data = document()
     data["fields"][0]["labels"].insert(
@@ -380,11 +411,19 @@ def test_cli_diff_and_validate(tmp_path):
     new = tmp_path / "taxonomy.yaml"
     new.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     result = invoke("taxonomy", "diff", TAXONOMY, new, "--json")
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # the declared bump (minor) is not enough
     data = json.loads(result.stdout)
     assert data["breaking"] is True and data["version_ok"] is False
     human = invoke("taxonomy", "diff", TAXONOMY, new)
+    assert human.exit_code == 1
     assert "BREAKING" in human.stderr and "category.extortion" in human.stdout
+    assert "(NOT enough)" in human.stderr
+    document_data = yaml.safe_load(new.read_text(encoding="utf-8"))
+    document_data["version"] = "2.0.0"
+    new.write_text(yaml.safe_dump(document_data, allow_unicode=True, sort_keys=False), "utf-8")
+    enough = invoke("taxonomy", "diff", TAXONOMY, new)
+    assert enough.exit_code == 0, enough.output
+    assert "(enough)" in enough.stderr
     valid = invoke("taxonomy", "validate", TAXONOMY, "--json")
     assert json.loads(valid.stdout)["labels"] == 18
     assert invoke("taxonomy", "render", TAXONOMY, "--check").exit_code == 0

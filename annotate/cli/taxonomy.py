@@ -139,7 +139,11 @@ def diff(
     new: Annotated[Path, typer.Argument(help="The later taxonomy file.")],
     as_json: JsonOpt = False,
 ) -> None:
-    """List added, removed and renamed labels and say whether the change is breaking."""
+    """List added, removed and renamed labels and say whether the change is breaking.
+
+    Exits with code 1 when NEW's version number is not bumped as much as the change needs
+    (a breaking change needs a major bump, added labels a minor one, wording a patch).
+    """
     difference = diff_taxonomies(load_taxonomy(old), load_taxonomy(new))
     data = difference.as_dict()
 
@@ -159,14 +163,18 @@ def diff(
         rows.extend(["wording", what] for what in d["wording"])
         if rows:
             table(None, ["change", "what"], rows)
-        else:
-            say("No changes.")
+        if d["required_bump"] == "none":
+            say("No change: the two taxonomies are the same.")
+            return
         verdict = "BREAKING" if d["breaking"] else "compatible"
         say(
-            f"{verdict}: needs a {d['required_bump']} version bump; the version numbers show a "
-            f"{d['version_bump']} bump ({'enough' if d['version_ok'] else 'NOT enough'})."
+            f"{verdict}: needs a {d['required_bump']} version bump; the version numbers show "
+            + ("a downgrade" if d["version_bump"] == "downgrade" else f"a {d['version_bump']} bump")
+            + f" ({'enough' if d['version_ok'] else 'NOT enough'})."
         )
         for reason in d["breaking_changes"]:
             say(f"  breaks: {reason}")
 
     emit(data, as_json, render_diff)
+    if not difference.version_ok:
+        raise typer.Exit(1)

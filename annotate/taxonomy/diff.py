@@ -67,7 +67,11 @@ def diff_taxonomies(old: Taxonomy, new: Taxonomy) -> TaxonomyDiff:
         if item.required:
             result.breaking_changes.append(f"new field {name!r} is required")
         minor = True
-    for name in [name for name in new_fields if name in old_fields]:
+    common = [name for name in new_fields if name in old_fields]
+    for name in common:
+        label_minor, label_patch = _diff_labels(name, old_fields[name], new_fields[name], result)
+        minor, patch = minor or label_minor, patch or label_patch
+    for name in common:
         before, after = old_fields[name], new_fields[name]
         if (before.kind, before.multiple) != (after.kind, after.multiple):
             what = f"{before.kind}{' multiple' * before.multiple}"
@@ -76,8 +80,12 @@ def diff_taxonomies(old: Taxonomy, new: Taxonomy) -> TaxonomyDiff:
             result.breaking_changes.append(f"field {name!r} changed from {what} to {now}")
         if after.required and not before.required:
             result.breaking_changes.append(f"field {name!r} became required")
-        if after.required_when != before.required_when and after.required_when is not None:
+        rule = _rule_change(before, after, result.renamed_labels)
+        if rule == "stricter":
             result.breaking_changes.append(f"field {name!r} has a new required_when rule")
+        elif rule == "looser":
+            result.wording.append(f"field {name!r}: required_when asks for less")
+            minor = True
         if (before.title, before.definition, before.hotkey) != (
             after.title,
             after.definition,
@@ -85,8 +93,6 @@ def diff_taxonomies(old: Taxonomy, new: Taxonomy) -> TaxonomyDiff:
         ):
             result.wording.append(f"field {name!r}: title, definition or hotkey")
             patch = True
-        label_minor, label_patch = _diff_labels(name, before, after, result)
-        minor, patch = minor or label_minor, patch or label_patch
     if (old.title, old.description, old.languages) != (new.title, new.description, new.languages):
         result.wording.append("taxonomy title, description or languages")
         patch = True
@@ -143,6 +149,25 @@ def _diff_labels(name: str, before: Field, after: Field, result: TaxonomyDiff) -
             result.wording.append(f"label {name}.{label_id}")
             patch = True
     return bool(added), patch
+
+
+def _rule_change(
+    before: Field, after: Field, renamed: dict[str, list[tuple[str, str]]]
+) -> str | None:
+    """How a field's ``required_when`` changed, reading the old rule through the labels that
+    were renamed: None (the same), ``stricter`` (new, or asked for in more cases: annotations
+    made under the old rule may now lack the field) or ``looser``."""
+    old, new = before.required_when, after.required_when
+    if new is None:
+        return None if old is None else "looser"
+    if old is None or old.field != new.field:
+        return "stricter"
+    renames = dict(renamed.get(old.field, []))
+    old_labels = {renames.get(label, label) for label in old.any_of}
+    new_labels = set(new.any_of)
+    if new_labels == old_labels:
+        return None
+    return "looser" if new_labels < old_labels else "stricter"
 
 
 def _version_bump(old: str, new: str) -> str:
