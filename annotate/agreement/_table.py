@@ -227,6 +227,14 @@ def pairs_within_groups(
     return first, second
 
 
+def annotation_pairs(table: EncodedTable) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of annotations of the same item, as row indices of shape (P,) each, the first
+    row's annotator code below the second's (rows are sorted by item, then annotator)."""
+    first, second = pairs_within_groups(table.item, table.n_items, include_self=False)
+    keep = first < second
+    return first[keep], second[keep]
+
+
 # -- encoding -------------------------------------------------------------------------------------
 
 
