@@ -34,11 +34,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from itertools import combinations
 from pathlib import Path
 from typing import Any
 
-from annotate import __version__
+from annotate import __version__, agreement
 from annotate.agreement import (
     AgreementSummary,
     AnnotatorAgreement,
@@ -286,7 +285,8 @@ def item_disagreement(
 
     A pair's disagreement is, for label sets, the Jaccard distance; for ordered values (an
     ``ordinal`` field, or ``numeric``) the gap between them over the widest gap possible;
-    otherwise 1 when the values differ. 0 is full agreement, 1 the most there can be.
+    otherwise 1 when the values differ. 0 is full agreement, 1 the most there can be. The
+    distances are those of :mod:`annotate.agreement.distances`.
 
     >>> rows = [(1, "A", "x"), (1, "B", "x"), (2, "A", "x"), (2, "B", "y"), (2, "C", "y")]
     >>> item_disagreement(rows, kind="choices")
@@ -294,37 +294,11 @@ def item_disagreement(
     >>> item_disagreement([(1, "A", {"a"}), (1, "B", {"a", "b"})], kind="choices", multiple=True)
     {1: 0.5}
     """
-    values_of: dict[Any, list[Any]] = defaultdict(list)
-    for item, _, value in rows:
-        values_of[item].append(value)
-    distance = _pair_distance(values_of, kind=kind, multiple=multiple, order=order)
-    result = {}
-    for item, values in values_of.items():
-        if len(values) >= 2:
-            pairs = list(combinations(values, 2))
-            result[item] = sum(distance(a, b) for a, b in pairs) / len(pairs)
-    return result
-
-
-def _pair_distance(
-    values_of: Mapping[Any, list[Any]], *, kind: str, multiple: bool, order: Sequence[Any] | None
-) -> Callable[[Any, Any], float]:
     if multiple:
-
-        def jaccard(a: Any, b: Any) -> float:
-            union = set(a) | set(b)
-            return 1 - len(set(a) & set(b)) / len(union) if union else 0.0
-
-        return jaccard
+        return agreement.item_disagreement(rows, "jaccard")
     if kind in ("ordinal", "numeric"):
-        if order is not None:
-            position = {value: index for index, value in enumerate(order)}
-        else:  # numbers: their own positions
-            position = {value: value for values in values_of.values() for value in values}
-        spread = (max(position.values()) - min(position.values())) if position else 0
-        if spread:
-            return lambda a, b: abs(position[a] - position[b]) / spread
-    return lambda a, b: float(a != b)
+        return agreement.item_disagreement(rows, "linear", order=order)
+    return agreement.item_disagreement(rows, "nominal")
 
 
 def build_report(

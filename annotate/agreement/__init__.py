@@ -12,7 +12,8 @@ categories (``order=[...]``), numbers, or collections of labels (multi-label fie
   :func:`gwet_ac1`, :func:`cohen_kappa_pairs` (definitions in :mod:`annotate.agreement.alpha`
   and :mod:`annotate.agreement.kappa`; intervals in :mod:`annotate.agreement.bootstrap`).
 - Distances between two annotations' values (:func:`nominal_distance`, :func:`linear_distance`,
-  :func:`interval_distance`, :func:`ratio_distance`, :func:`set_distance`).
+  :func:`interval_distance`, :func:`ratio_distance`, :func:`set_distance`), and each item's
+  mean distance over its annotation pairs, :func:`item_disagreement`.
 - Multi-label fields: :func:`label_agreement`, :func:`multilabel_agreement`.
 - Spans: :func:`span_agreement`.
 - Annotators: :func:`annotator_agreement` (leave-one-out agreement, gold accuracy, outliers) and
@@ -27,6 +28,7 @@ from annotate.agreement.annotators import annotator_agreement, confusion_pairs
 from annotate.agreement.coefficients import LEVELS
 from annotate.agreement.distances import (
     interval_distance,
+    item_disagreement,
     linear_distance,
     nominal_distance,
     ratio_distance,
@@ -76,6 +78,7 @@ __all__ = [
     "fleiss_kappa",
     "gwet_ac1",
     "interval_distance",
+    "item_disagreement",
     "krippendorff_alpha",
     "label_agreement",
     "linear_distance",

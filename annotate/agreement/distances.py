@@ -1,22 +1,31 @@
-"""Distances between the values of two annotations, on value codes.
+"""Distances between the values of two annotations, and each item's mean distance.
 
 A distance takes two arrays of value codes (any matching shapes) and returns their distances,
 elementwise; the factories below close over what the codes stand for (``numbers`` shape (V,),
 label-set ``membership`` shape (V, L)). Krippendorff's α uses them as ``δ²``
 (:mod:`annotate.agreement.alpha`), Gwet's and Fleiss' weights use the linear distance on value
-positions (:mod:`annotate.agreement.kappa`).
+positions (:mod:`annotate.agreement.kappa`), and :func:`item_disagreement` averages them over
+the annotations of each item (the report's most-disagreed items).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Literal
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, Literal
 
 import numpy as np
+
+from annotate.agreement._table import (
+    AgreementDataError,
+    _encode,
+    annotation_pairs,
+    python_scalar,
+)
 
 __all__ = [
     "Distance",
     "interval_distance",
+    "item_disagreement",
     "linear_distance",
     "nominal_distance",
     "ratio_distance",
@@ -24,6 +33,7 @@ __all__ = [
 ]
 
 Distance = Callable[[np.ndarray, np.ndarray], np.ndarray]
+ItemDistance = Literal["nominal", "linear", "jaccard", "masi"]
 
 
 def nominal_distance(first: np.ndarray, second: np.ndarray) -> np.ndarray:
@@ -94,3 +104,50 @@ def set_distance(membership: np.ndarray, kind: Literal["masi", "jaccard"]) -> Di
         return 1 - jaccard * monotonicity
 
     return distance
+
+
+def item_disagreement(
+    data: Any,
+    distance: ItemDistance = "nominal",
+    *,
+    order: Sequence[Hashable] | None = None,
+) -> dict[Any, float]:
+    """Per item with two or more annotations, the mean distance over its pairs of annotations.
+
+    ``distance``: ``"nominal"`` (:func:`nominal_distance`); ``"linear"``
+    (:func:`linear_distance` on the values' positions in ``order=``, or on the numbers
+    themselves without it); ``"jaccard"`` or ``"masi"`` for label sets (:func:`set_distance`).
+    Every one runs from 0 (all annotations agree) to 1. Items come in sorted order.
+
+    >>> rows = [(1, "A", "x"), (1, "B", "x"), (2, "A", "x"), (2, "B", "y"), (2, "C", "y")]
+    >>> item_disagreement(rows)
+    {1: 0.0, 2: 0.6666666666666666}
+    >>> item_disagreement([(1, "A", 1), (1, "B", 3), (1, "C", 5), (2, "A", 5)], "linear")
+    {1: 0.6666666666666666}
+    >>> item_disagreement([(1, "A", {"a"}), (1, "B", {"a", "b"})], "jaccard")
+    {1: 0.5}
+    """
+    if distance in ("jaccard", "masi"):
+        table = _encode(data, multilabel=True)
+        measure = set_distance(table.membership, distance)  # type: ignore[arg-type]
+    elif distance == "linear":
+        table = _encode(data, order=order) if order is not None else _encode(data, numeric=True)
+        scale = table.numbers if order is None else np.arange(table.n_values, dtype=np.float64)
+        measure = linear_distance(scale)
+    elif distance == "nominal":
+        table = _encode(data)
+        measure = nominal_distance
+    else:
+        raise AgreementDataError(
+            f"Unknown distance {distance!r}; use 'nominal', 'linear', 'jaccard' or 'masi'."
+        )
+    first, second = annotation_pairs(table)
+    item = table.item[first]
+    n_pairs = np.bincount(item, minlength=table.n_items)
+    total = np.bincount(
+        item, weights=measure(table.value[first], table.value[second]), minlength=table.n_items
+    )
+    return {
+        python_scalar(table.items[code]): float(total[code] / n_pairs[code])
+        for code in np.flatnonzero(n_pairs)
+    }
