@@ -26,8 +26,9 @@ from annotate.agreement import (
     summarise,
 )
 from annotate.agreement._table import _encode
+from annotate.agreement.alpha import alpha_statistic
 from annotate.agreement.bootstrap import unit_profiles
-from annotate.agreement.coefficients import _PairAgreement, alpha_statistic
+from annotate.agreement.kappa import _PairAgreement
 from annotate.agreement.results import (
     NO_ANNOTATIONS,
     NO_EXPECTED_DISAGREEMENT,

@@ -10,12 +10,12 @@ from PIL import Image, ImageStat
 from annotate.agreement import Coefficient, ConfidenceInterval, krippendorff_alpha, summarise
 from annotate.agreement_data import post_texts, project_table
 from annotate.report import (
-    _cell,
     build_report,
     interpret_alpha,
     render_html,
     render_markdown,
 )
+from annotate.report.markdown import _cell
 from annotate.store import open_store
 from annotate.taxonomy import load_taxonomy
 from tests.agreement_store import SCRIPT_TEXT, fill_project
@@ -203,10 +203,10 @@ def test_markdown_cells_cannot_break_the_table():
 
 
 def test_screenshot_without_chromium_is_a_clear_error(tmp_path, monkeypatch):
-    import annotate.report as report_module
+    import annotate.report.chromium as chromium_module
 
-    monkeypatch.setattr(report_module.shutil, "which", lambda name: None)
+    monkeypatch.setattr(chromium_module.shutil, "which", lambda name: None)
     page = tmp_path / "page.html"
     page.write_text("<p>hi</p>", encoding="utf-8")
-    with pytest.raises(report_module.AnnotateError, match="needs Chromium"):
-        report_module.screenshot(page)
+    with pytest.raises(chromium_module.AnnotateError, match="needs Chromium"):
+        chromium_module.screenshot(page)

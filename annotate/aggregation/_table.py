@@ -1,11 +1,8 @@
-"""The long annotation table: reading it in the shapes we accept, and integer-coding it.
+"""The aggregators' long annotation table: coded as integers, with gold labels and classes.
 
-Every aggregator takes one row per annotation, ``(item, annotator, label)``, as
-
-- a sequence of 3-tuples ``[(item, annotator, label), ...]``;
-- a mapping of equal-length columns ``{"item": [...], "annotator": [...], "label": [...]}``;
-- a pandas DataFrame with columns ``item, annotator, label`` or crowd-kit's ``task, worker,
-  label`` (other columns are ignored).
+Every aggregator takes one row per annotation, ``(item, annotator, label)``, in any shape
+:mod:`annotate.longtable` reads (3-tuples, a mapping of columns, or a DataFrame); the columns
+are named ``item, annotator, label`` or crowd-kit's ``task, worker, label``.
 
 Items, annotators and labels are coded as integers ``0..n-1`` in the sorted order of their
 original values, so the estimators work on numpy arrays and still report results keyed by the
@@ -14,19 +11,27 @@ original values.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Hashable, Iterable, Mapping
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from annotate.errors import AnnotateError
-
-COLUMN_SETS = (("item", "annotator"), ("task", "worker"))
+from annotate.longtable import LongTableError, TableFormat, is_missing, object_array
 
 
-class AggregationInputError(AnnotateError, ValueError):
+class AggregationInputError(LongTableError):
     """The annotation table (or gold labels, or label list) cannot be aggregated as given."""
+
+
+# Python values stay as given (items_ holds them); a missing value, or a mix of types that
+# cannot be ordered, is an error.
+TABLE = TableFormat(
+    keys=(("item", "annotator"), ("task", "worker")),
+    values=("label",),
+    error=AggregationInputError,
+)
+#: Multi-label tables (binary relevance) name their value column ``labels`` or ``label``.
+LABEL_SETS_TABLE = replace(TABLE, values=("labels", "label"))
 
 
 @dataclass(frozen=True)
@@ -67,141 +72,12 @@ class CodedTable:
         )
 
 
-def read_columns(data: object, value_columns: Sequence[str] = ("label",)) -> tuple:
-    """The item, annotator and value columns of a long table.
-
-    Each is a 1-D numpy array, or a pandas Series when ``data`` is a DataFrame (see
-    :func:`encode`). ``value_columns`` lists the accepted names of the value column, first
-    match wins.
-    """
-    if isinstance(data, str | bytes):
-        raise AggregationInputError(
-            "The annotation table must be rows of (item, annotator, label), a dict of columns or "
-            f"a DataFrame, not a {type(data).__name__}."
-        )
-    if hasattr(data, "columns") and hasattr(data, "__getitem__"):  # a pandas DataFrame
-        columns = _pick_columns([str(name) for name in data.columns], value_columns)
-        arrays = [data[name] for name in columns]  # Series: `encode` factorizes them
-    elif isinstance(data, Mapping):
-        columns = _pick_columns([str(name) for name in data], value_columns)
-        arrays = [_as_1d(data[name]) for name in columns]
-        lengths = {name: len(array) for name, array in zip(columns, arrays, strict=True)}
-        if len(set(lengths.values())) > 1:
-            raise AggregationInputError(
-                f"The columns of the annotation table differ in length: {lengths}."
-            )
-    elif isinstance(data, Iterable):
-        arrays = _rows_to_columns(data)
-    else:
-        raise AggregationInputError(
-            "The annotation table must be rows of (item, annotator, label), a dict of columns or "
-            f"a DataFrame, not a {type(data).__name__}."
-        )
-    if len(arrays[0]) == 0:
+def read_columns(data: object, table: TableFormat = TABLE) -> tuple:
+    """The item, annotator and value columns of a long table that is not empty."""
+    columns = table.read(data)
+    if len(columns[0]) == 0:
         raise AggregationInputError("The annotation table is empty: there is nothing to aggregate.")
-    return arrays[0], arrays[1], arrays[2]
-
-
-def _pick_columns(names: list[str], value_columns: Sequence[str]) -> tuple[str, str, str]:
-    present = set(names)
-    value = next((name for name in value_columns if name in present), None)
-    for item, annotator in COLUMN_SETS:
-        if item in present and annotator in present and value is not None:
-            return item, annotator, value
-    expected = " or ".join(
-        f"({item}, {annotator}, {'|'.join(value_columns)})" for item, annotator in COLUMN_SETS
-    )
-    raise AggregationInputError(
-        f"The annotation table has columns {sorted(present)}; expected {expected}."
-    )
-
-
-def _as_1d(column: object) -> object:
-    if (isinstance(column, np.ndarray) and column.ndim == 1) or hasattr(column, "factorize"):
-        return column  # a numpy array or a pandas Series, coded as they are by `encode`
-    # Element by element, so that tuples or sets stay single values.
-    return object_array(list(column))  # type: ignore[call-overload]
-
-
-def _rows_to_columns(rows: Iterable[object]) -> list:
-    rows = list(rows)
-    for position, row in enumerate(rows):
-        if type(row) is tuple and len(row) == 3:
-            continue  # the common case, without the slower checks below
-        if not isinstance(row, Sequence | np.ndarray) or isinstance(row, str) or len(row) != 3:
-            raise AggregationInputError(
-                f"Annotation row {position} is {row!r}; every row must be a 3-tuple "
-                "(item, annotator, label)."
-            )
-    return [_as_1d(column) for column in zip(*rows, strict=True)] if rows else [_as_1d([])] * 3
-
-
-def _is_missing(value: object) -> bool:
-    return (
-        value is None
-        or (isinstance(value, float) and math.isnan(value))
-        or type(value).__name__ in ("NAType", "NaTType")
-    )
-
-
-def encode(values: object, what: str) -> tuple[np.ndarray, np.ndarray]:
-    """``(uniques, codes)``: sorted distinct values and each value's index into them.
-
-    Numeric and fixed-width string arrays go through ``np.unique``. Object arrays (what Python
-    lists of strings give) are coded through a dict and only the distinct values are sorted:
-    several times faster than ``np.unique``, which sorts every Python object. A pandas Series
-    is coded by its own hash-based ``factorize`` (no conversion of Arrow strings to Python
-    objects); its distinct values are then sorted the same way. Numbers keep their dtype.
-    """
-    if hasattr(values, "factorize") and getattr(values.dtype, "kind", "O") in "biuf":
-        values = values.to_numpy()  # numbers: np.unique keeps a numeric dtype for items_ etc.
-    if hasattr(values, "factorize"):
-        first_codes, distinct_values = values.factorize()
-        if (first_codes < 0).any():
-            raise AggregationInputError(f"Some {what} values are missing (None or NaN).")
-        distinct = distinct_values.tolist()
-        order = _sorted_positions(distinct, what)
-        rank = np.empty(len(distinct), dtype=np.intp)
-        rank[order] = np.arange(len(distinct))
-        return object_array([distinct[position] for position in order]), rank[first_codes]
-    if not isinstance(values, np.ndarray):
-        values = np.asarray(values)
-    if values.dtype.kind == "f" and np.isnan(values).any():
-        raise AggregationInputError(f"Some {what} values are missing (NaN).")
-    if values.dtype.kind != "O":
-        uniques, codes = np.unique(values, return_inverse=True)
-        return uniques, codes.reshape(-1)
-    try:
-        distinct = list(set(values))
-    except TypeError as error:
-        raise AggregationInputError(
-            f"{what.capitalize()} values must be hashable (str or int): {error}."
-        ) from None
-    missing = [value for value in distinct if _is_missing(value)]
-    if missing:
-        raise AggregationInputError(f"Some {what} values are missing ({missing[0]!r}).")
-    uniques = [distinct[position] for position in _sorted_positions(distinct, what)]
-    code_of = {value: code for code, value in enumerate(uniques)}
-    codes = np.fromiter(map(code_of.__getitem__, values), dtype=np.intp, count=len(values))
-    return object_array(uniques), codes
-
-
-def _sorted_positions(values: list[Hashable], what: str) -> list[int]:
-    try:
-        return sorted(range(len(values)), key=values.__getitem__)
-    except TypeError:
-        kinds = sorted({type(value).__name__ for value in values})
-        raise AggregationInputError(
-            f"{what.capitalize()} values mix types that cannot be ordered ({', '.join(kinds)}); "
-            "use one type, e.g. all str."
-        ) from None
-
-
-def object_array(values: Sequence[object]) -> np.ndarray:
-    array = np.empty(len(values), dtype=object)
-    for position, value in enumerate(values):
-        array[position] = value
-    return array
+    return columns
 
 
 def align_classes(
@@ -218,7 +94,7 @@ def align_classes(
     observed_values = observed.tolist()
     if classes is None:
         wanted = list(dict.fromkeys([*observed_values, *extra]))
-        wanted = [wanted[position] for position in _sorted_positions(wanted, "label")]
+        wanted = [wanted[position] for position in TABLE.sorted_positions(wanted, "label")]
     else:
         wanted = list(classes)
         if len(set(wanted)) != len(wanted):
@@ -241,11 +117,11 @@ def code_table(
 ) -> CodedTable:
     """Read and integer-code a single-label long table, with optional gold labels."""
     item_values, annotator_values, label_values = read_columns(data)
-    items, item_codes = encode(item_values, "item")
-    annotators, annotator_codes = encode(annotator_values, "annotator")
-    observed, label_codes = encode(label_values, "label")
+    item_codes, items = TABLE.factorize(item_values, "item")
+    annotator_codes, annotators = TABLE.factorize(annotator_values, "annotator")
+    label_codes, observed = TABLE.factorize(label_values, "label")
     gold = dict(gold or {})
-    missing_gold = [item for item, label in gold.items() if _is_missing(label)]
+    missing_gold = [item for item, label in gold.items() if is_missing(label)]
     if missing_gold:
         raise AggregationInputError(f"Gold item {missing_gold[0]!r} has no gold label.")
     classes_array, label_codes = align_classes(observed, label_codes, gold.values(), classes)

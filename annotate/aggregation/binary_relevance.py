@@ -9,15 +9,16 @@ import numpy as np
 
 from annotate.aggregation._common import GoldScore, SoftLabels
 from annotate.aggregation._table import (
+    LABEL_SETS_TABLE,
+    TABLE,
     AggregationInputError,
     CodedTable,
-    encode,
-    object_array,
     read_columns,
 )
 from annotate.aggregation.dawid_skene import DawidSkene
 from annotate.aggregation.majority_vote import MajorityVote
 from annotate.aggregation.rules import select_mask
+from annotate.longtable import object_array
 
 _ABSENT_PRESENT = object_array([False, True])
 # Checked by exact type first: an ABC isinstance check per annotation costs seconds at 1M rows.
@@ -83,9 +84,9 @@ class BinaryRelevance:
             raise AggregationInputError("The label list is empty: nothing to aggregate.")
         if len(set(labels)) != len(labels):
             raise AggregationInputError(f"The label list {labels} repeats a label.")
-        item_values, annotator_values, label_sets = read_columns(data, ("labels", "label"))
-        items, item_codes = encode(item_values, "item")
-        annotators, annotator_codes = encode(annotator_values, "annotator")
+        item_values, annotator_values, label_sets = read_columns(data, LABEL_SETS_TABLE)
+        item_codes, items = TABLE.factorize(item_values, "item")
+        annotator_codes, annotators = TABLE.factorize(annotator_values, "annotator")
         present = _presence_matrix(np.asarray(label_sets, dtype=object), labels)
         gold_items, gold_present = _gold_presence(items, gold or {}, labels)
         shared = CodedTable(

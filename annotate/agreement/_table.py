@@ -1,12 +1,8 @@
 """Long tables of one field's annotations, as integer codes.
 
 Every function in :mod:`annotate.agreement` starts from a *long table*: one row per annotation,
-``(item, annotator, value)``, for one field. It may be given as
-
-- a sequence of ``(item, annotator, value)`` tuples,
-- a mapping of equal-length columns ``{"item": ..., "annotator": ..., "value": ...}`` (lists or
-  numpy arrays), or
-- a pandas DataFrame with those columns (pandas is never imported here).
+``(item, annotator, value)``, for one field, in any shape :mod:`annotate.longtable` reads
+(tuples, a mapping of columns ``item, annotator, value``, or a pandas DataFrame).
 
 A missing value (``None`` or NaN) drops its row: in a long table, "not rated" is an absent row.
 For a multi-label field a value is a collection of labels (list, tuple, set, frozenset); an empty
@@ -22,19 +18,23 @@ collection is a real answer ("none of the labels") and is kept.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 
 import numpy as np
 
-from annotate.errors import AnnotateError
+from annotate.longtable import (
+    LongTableError,
+    TableFormat,
+    is_number,
+    missing_mask,
+    sort_key,
+)
 
 __all__ = ["AgreementDataError", "EncodedTable", "ValueCounts"]
 
-COLUMNS = ("item", "annotator", "value")
 SET_TYPES = (list, tuple, set, frozenset)
 # Dense counting (np.bincount) over flat indices is used while the index space stays within a
 # few times the number of rows; beyond that a sort (np.unique) is cheaper in memory.
@@ -42,10 +42,22 @@ DENSE_FACTOR = 4
 DENSE_MINIMUM = 1 << 22
 
 
-class AgreementDataError(AnnotateError, ValueError):
+class AgreementDataError(LongTableError):
     """The annotations cannot be used for agreement as they are (a user-facing error)."""
 
     exit_code = 2
+
+
+# Python lists of numbers become numeric arrays; values of any mix of types are ordered by
+# sort_key; a missing item or annotator is kept as a value (missing values drop their row).
+TABLE = TableFormat(
+    keys=(("item", "annotator"),),
+    values=("value",),
+    error=AgreementDataError,
+    native_numbers=True,
+    ordering=sort_key,
+    keep_missing=True,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -167,7 +179,7 @@ class EncodedTable:
         """The value of a code, JSON-friendly (a sorted list of labels for a multi-label set)."""
         value = self.values[code]
         if isinstance(value, frozenset):
-            return sorted(value, key=_sort_key)
+            return sorted(value, key=sort_key)
         return python_scalar(value)
 
 
@@ -215,7 +227,28 @@ def pairs_within_groups(
     return first, second
 
 
+def annotation_pairs(table: EncodedTable) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs of annotations of the same item, as row indices of shape (P,) each, the first
+    row's annotator code below the second's (rows are sorted by item, then annotator)."""
+    first, second = pairs_within_groups(table.item, table.n_items, include_self=False)
+    keep = first < second
+    return first[keep], second[keep]
+
+
 # -- encoding -------------------------------------------------------------------------------------
+
+
+def read_present(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """The item, annotator and value columns of a long table, shapes (N,), as numpy arrays,
+    without the rows whose value is missing; and how many rows that dropped."""
+    items, annotators, values = (
+        column.to_numpy() if hasattr(column, "to_numpy") else column for column in TABLE.read(data)
+    )
+    present = ~missing_mask(values)
+    n_missing = int(len(values) - present.sum())
+    if n_missing:
+        items, annotators, values = items[present], annotators[present], values[present]
+    return items, annotators, values, n_missing
 
 
 def _encode(
@@ -235,16 +268,12 @@ def _encode(
     """
     if isinstance(data, EncodedTable):
         return data
-    items, annotators, values = _columns(data)
-    present = ~_missing_mask(values)
-    n_missing = int(len(values) - present.sum())
-    if n_missing:
-        items, annotators, values = items[present], annotators[present], values[present]
+    items, annotators, values, n_missing = read_present(data)
     if multilabel is None:
         multilabel = values.dtype == object and len(values) > 0 and isinstance(values[0], SET_TYPES)
 
-    item_code, item_labels = _factorize(items)
-    annotator_code, annotator_labels = _factorize(annotators)
+    item_code, item_labels = TABLE.factorize(items, "item")
+    annotator_code, annotator_labels = TABLE.factorize(annotators, "annotator")
     numbers = label_names = membership = None
     if multilabel:
         if numeric or order is not None:
@@ -257,16 +286,16 @@ def _encode(
         if order is not None:
             raise AgreementDataError("order= applies to nominal and ordinal data only.")
         numbers = _as_numbers(values)
-        value_code, uniques = _factorize(numbers)
+        value_code, uniques = TABLE.factorize(numbers, "value")
         numbers = uniques.astype(np.float64)
         value_labels = tuple(uniques.tolist())
     else:
-        value_code, uniques = _factorize(values)
+        value_code, uniques = TABLE.factorize(values, "value")
         if order is not None:
             value_code, value_labels = _apply_order(value_code, uniques, order)
         else:
             value_labels = tuple(uniques.tolist())
-            numeric = all(_is_number(value) for value in value_labels)
+            numeric = all(is_number(value) for value in value_labels)
 
     table = EncodedTable(
         item=item_code,
@@ -284,130 +313,13 @@ def _encode(
     return _sorted_and_checked(table)
 
 
-def _columns(data: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The three columns of a long table as 1-D arrays of equal length."""
-    if hasattr(data, "columns") and hasattr(data, "to_numpy"):  # a pandas DataFrame
-        missing = [name for name in COLUMNS if name not in data.columns]
-        if missing:
-            raise AgreementDataError(
-                f"The table has no column {missing[0]!r}; it needs {', '.join(COLUMNS)}."
-            )
-        columns = [data[name].to_numpy() for name in COLUMNS]
-    elif isinstance(data, Mapping):
-        missing = [name for name in COLUMNS if name not in data]
-        if missing:
-            raise AgreementDataError(
-                f"The table has no column {missing[0]!r}; it needs {', '.join(COLUMNS)}."
-            )
-        columns = [data[name] for name in COLUMNS]
-    else:
-        rows = data if isinstance(data, Sequence) else list(data)
-        for row in rows[:1]:
-            if len(row) != 3:
-                raise AgreementDataError(
-                    f"Each annotation must be an (item, annotator, value) tuple; got {row!r}."
-                )
-        columns = [[row[0] for row in rows], [row[1] for row in rows], [row[2] for row in rows]]
-    arrays = [_as_column(column) for column in columns]
-    if len({len(array) for array in arrays}) != 1:
-        raise AgreementDataError(
-            "The item, annotator and value columns have different lengths "
-            f"({', '.join(str(len(array)) for array in arrays)})."
-        )
-    return arrays[0], arrays[1], arrays[2]
-
-
-def _as_column(column: Any) -> np.ndarray:
-    """A 1-D array; Python lists become a native dtype only when every element has one type."""
-    if isinstance(column, np.ndarray) and column.ndim == 1:
-        return column
-    values = list(column)
-    kinds = {type(value) for value in values}
-    # np.asarray would silently turn [1, "1"] into two equal strings, or tuples into a 2-D array.
-    if kinds <= {int, np.int64, np.int32} or kinds <= {float, int, np.float64}:
-        return np.asarray(values)
-    array = np.empty(len(values), dtype=object)
-    for index, value in enumerate(values):
-        array[index] = value
-    return array
-
-
-def _is_missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float | np.floating):
-        return math.isnan(value)
-    return type(value).__name__ in {"NAType", "NaTType"}
-
-
-def _missing_mask(values: np.ndarray) -> np.ndarray:
-    if values.dtype.kind == "f":
-        return np.isnan(values)
-    if values.dtype == object:
-        return np.fromiter((_is_missing(value) for value in values), dtype=bool, count=len(values))
-    return np.zeros(len(values), dtype=bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float | np.number) and not isinstance(value, bool)
-
-
-def _sort_key(value: Any) -> tuple[int, Any]:
-    """Sorts numbers numerically and everything else by type name and text."""
-    if _is_number(value):
-        return (0, float(value), "")
-    return (1, type(value).__name__, str(value))
-
-
-def _factorize(column: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Integer codes of a column and its distinct values, sorted: ``np.unique`` semantics.
-
-    Parameters: ``column`` shape (N,). Returns ``(codes, uniques)``, shapes (N,) and (K,),
-    with ``uniques[codes] == column``. Small non-negative integer ranges are counted instead of
-    sorted, and object columns (mixed Python values) are hashed, then their uniques sorted.
-    """
-    if column.dtype.kind in "iub" and len(column):
-        as_int = column.astype(np.int64, copy=False)
-        low, high = int(as_int.min()), int(as_int.max())
-        if high - low <= DENSE_FACTOR * len(as_int) + 1024:
-            shifted = as_int - low if low else as_int
-            present = np.bincount(shifted, minlength=high - low + 1) > 0
-            uniques = (np.flatnonzero(present) + low).astype(column.dtype)
-            if present.all():  # already 0..K-1 up to a shift: the codes are the column
-                return shifted, uniques
-            code_of = np.cumsum(present) - 1
-            return code_of[shifted], uniques
-    if column.dtype != object:
-        uniques, codes = np.unique(column, return_inverse=True)
-        return codes.reshape(-1).astype(np.int64), uniques
-    index: dict[Any, int] = {}
-    try:
-        first_seen = np.fromiter(
-            (index.setdefault(value, len(index)) for value in column),
-            dtype=np.int64,
-            count=len(column),
-        )
-    except TypeError as error:
-        raise AgreementDataError(
-            f"Items, annotators and values must be hashable ({error})."
-        ) from None
-    distinct = list(index)
-    ranking = sorted(range(len(distinct)), key=lambda position: _sort_key(distinct[position]))
-    rank = np.empty(len(distinct), dtype=np.int64)
-    rank[ranking] = np.arange(len(distinct))
-    uniques = np.empty(len(distinct), dtype=object)
-    for position, original in enumerate(ranking):
-        uniques[position] = distinct[original]
-    return rank[first_seen], uniques
-
-
 def _as_numbers(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind in "iuf":
         return values.astype(np.float64, copy=False)
     try:
         return np.array([float(value) for value in values], dtype=np.float64)
     except (TypeError, ValueError):
-        example = next(value for value in values if not _is_number(value))
+        example = next(value for value in values if not is_number(value))
         raise AgreementDataError(
             f"Interval and ratio data need numeric values; got {example!r}.",
         ) from None
@@ -442,9 +354,7 @@ def _encode_sets(
             )
         codes[row] = index.setdefault(frozenset(value), len(index))
     sets = list(index)
-    seen_labels = sorted(
-        {label for labels_of_set in sets for label in labels_of_set}, key=_sort_key
-    )
+    seen_labels = sorted({label for labels_of_set in sets for label in labels_of_set}, key=sort_key)
     if labels is None:
         label_names = tuple(seen_labels)
     else:
@@ -472,19 +382,8 @@ def _sorted_and_checked(table: EncodedTable) -> EncodedTable:
     if len(key) and np.any(np.diff(key) < 0):
         order = np.argsort(key, kind="stable")
         key = key[order]
-        table = EncodedTable(
-            item=table.item[order],
-            annotator=table.annotator[order],
-            value=table.value[order],
-            items=table.items,
-            annotators=table.annotators,
-            values=table.values,
-            numbers=table.numbers,
-            labels=table.labels,
-            membership=table.membership,
-            n_missing=table.n_missing,
-            ordered=table.ordered,
-        )
+        item, annotator, value = table.item[order], table.annotator[order], table.value[order]
+        table = replace(table, item=item, annotator=annotator, value=value)
     repeated = np.flatnonzero(np.diff(key) == 0)
     if len(repeated):
         row = repeated[0]

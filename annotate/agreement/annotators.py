@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from annotate.agreement._table import EncodedTable, _encode, python_scalar
-from annotate.agreement.coefficients import pairwise_kappas
+from annotate.agreement.kappa import pairwise_kappas
 from annotate.agreement.results import AnnotatorAgreement, LabelConfusion
 
 __all__ = ["annotator_agreement", "confusion_pairs"]

@@ -24,13 +24,9 @@ from typing import Any
 import numpy as np
 
 from annotate.agreement._table import EncodedTable, _encode, python_scalar
-from annotate.agreement.coefficients import (
-    _NominalAlpha,
-    _PairAgreement,
-    _undefined_before_computing,
-    alpha_statistic,
-    evaluate_many,
-)
+from annotate.agreement.alpha import _NominalAlpha, alpha_statistic
+from annotate.agreement.coefficients import _undefined_before_computing, evaluate_many
+from annotate.agreement.kappa import _PairAgreement
 from annotate.agreement.results import NO_EXPECTED_DISAGREEMENT, Coefficient, LabelAgreement
 
 __all__ = ["MultiLabelAgreement", "label_agreement", "multilabel_agreement"]

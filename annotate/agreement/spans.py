@@ -27,14 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from annotate.agreement._table import (
-    AgreementDataError,
-    _columns,
-    _factorize,
-    _missing_mask,
-    _sort_key,
-    python_scalar,
-)
+from annotate.agreement._table import TABLE, AgreementDataError, python_scalar, read_present
 from annotate.agreement.results import (
     NO_ANNOTATIONS,
     NO_PAIRABLE_ITEMS,
@@ -42,6 +35,7 @@ from annotate.agreement.results import (
     SpanAgreement,
     SpanF1,
 )
+from annotate.longtable import sort_key
 
 __all__ = ["span_agreement"]
 
@@ -105,11 +99,9 @@ def span_agreement(data: Any, *, labels: Sequence[Hashable] | None = None) -> Sp
     >>> result.overall.exact_f1, result.overall.overlap_f1
     (0.4, 0.8)
     """
-    items, annotators, values = _columns(data)
-    present = ~_missing_mask(values)
-    items, annotators, values = items[present], annotators[present], values[present]
-    item_code, item_labels = _factorize(items)
-    annotator_code, annotator_labels = _factorize(annotators)
+    items, annotators, values, _ = read_present(data)
+    item_code, item_labels = TABLE.factorize(items, "item")
+    annotator_code, annotator_labels = TABLE.factorize(annotators, "annotator")
 
     by_item: dict[int, dict[int, list[Span]]] = defaultdict(dict)
     for item, annotator, value in zip(
@@ -144,7 +136,7 @@ def span_agreement(data: Any, *, labels: Sequence[Hashable] | None = None) -> Sp
                     [(start, end) for start, end, other in spans_b if other == label],
                 )
 
-    label_order = list(labels) if labels is not None else sorted(seen_labels, key=_sort_key)
+    label_order = list(labels) if labels is not None else sorted(seen_labels, key=sort_key)
     unknown = seen_labels - set(label_order)
     if unknown:
         raise AgreementDataError(f"Span label {next(iter(unknown))!r} is not in labels={labels!r}.")

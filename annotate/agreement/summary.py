@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Hashable, Sequence
 from typing import Any, Literal
 
+from annotate.agreement.alpha import alpha_statistic
 from annotate.agreement.coefficients import (
     Level,
     Weights,
     _check_weights,
-    _PairAgreement,
-    alpha_statistic,
     encode_for_level,
     evaluate_many,
-    pairwise_kappas,
 )
+from annotate.agreement.kappa import _PairAgreement, pairwise_kappas
 from annotate.agreement.results import AgreementSummary
 
 __all__ = ["summarise"]
