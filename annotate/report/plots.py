@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import math
+import shutil
+import subprocess
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,16 +38,73 @@ CJK_FONTS = (
 HEATMAP_NUMBERS_UP_TO = 16
 
 
+class NoCJKFontWarning(UserWarning):
+    """No font with Chinese glyphs was found: Chinese labels in the charts are empty boxes."""
+
+
 def _plot_fonts() -> dict[str, Any]:
     """Matplotlib settings that draw Latin text in DejaVu Sans and Chinese in a CJK font.
 
     A list of families makes Matplotlib fall back glyph by glyph (Matplotlib 3.6+).
     """
+    return {
+        "font.family": ["DejaVu Sans", *cjk_font_families()],
+        "font.size": 10,
+        "axes.unicode_minus": False,
+    }
+
+
+@functools.cache
+def cjk_font_families() -> tuple[str, ...]:
+    """The installed CJK font families Matplotlib can use, best first.
+
+    Matplotlib lists fonts from a cache built once; fonts installed after it was built are not
+    in it (a common order: use the tool, then install fonts). So when the cache knows no CJK
+    font, fontconfig is asked for the files of fonts that cover Chinese and they are added
+    for this process. With none at all, one :class:`NoCJKFontWarning` says so (once per
+    process), instead of one Matplotlib warning per missing glyph.
+    """
     from matplotlib import font_manager
 
+    found = _known_cjk_families(font_manager)
+    if not found:
+        for path in _fontconfig_files(":lang=zh"):
+            try:
+                font_manager.fontManager.addfont(path)
+            except (OSError, RuntimeError, ValueError):  # unreadable or not a font Matplotlib reads
+                continue
+        found = _known_cjk_families(font_manager)
+    if not found:
+        warnings.warn(
+            "No CJK font found: Chinese labels in the report's charts will be empty boxes. "
+            "Install one (Debian: apt-get install fonts-noto-cjk).",
+            NoCJKFontWarning,
+            stacklevel=2,
+        )
+    return found
+
+
+def _known_cjk_families(font_manager: Any) -> tuple[str, ...]:
     installed = {font.name for font in font_manager.fontManager.ttflist}
-    cjk = [name for name in CJK_FONTS if name in installed]
-    return {"font.family": ["DejaVu Sans", *cjk], "font.size": 10, "axes.unicode_minus": False}
+    return tuple(name for name in CJK_FONTS if name in installed)
+
+
+def _fontconfig_files(pattern: str) -> list[str]:
+    """Font files fontconfig knows for ``pattern`` (none when fontconfig is missing)."""
+    fc_list = shutil.which("fc-list")
+    if fc_list is None:
+        return []
+    try:
+        listed = subprocess.run(
+            [fc_list, pattern, "--format", "%{file}\\n"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return sorted({line.strip() for line in listed.splitlines() if line.strip()})
 
 
 def _png(figure: Any) -> str:
@@ -59,7 +120,10 @@ def render_plots(report: AgreementReport) -> dict[str, str]:
     from matplotlib.figure import Figure  # no pyplot: no global state, no GUI backend
 
     plots: dict[str, str] = {}
-    with matplotlib.rc_context(_plot_fonts()):
+    fonts = _plot_fonts()
+    with matplotlib.rc_context(fonts), warnings.catch_warnings():
+        if len(fonts["font.family"]) == 1:  # no CJK font: said once above, not once per glyph
+            warnings.filterwarnings("ignore", message=r"Glyph \d+ .*missing from font")
         rows = [row for row in report.per_label if row.alpha.value is not None]
         if rows:
             figure = Figure(figsize=(7, 0.38 * len(rows) + 1.2))
