@@ -168,6 +168,8 @@ def test_span_fields_report_pairwise_f1(store):
     assert report.spans.overall.exact_f1 == 1.0  # every annotator marked the same span
     assert report.as_dict()["spans"]["overall"]["overlap_f1"] == 1.0
     assert "## Span labels" in render_markdown(report)
+    page = render_html(report)  # a span field has no κ heatmap: the page still renders
+    assert "Span labels" in page and "Cohen's kappa of every pair" not in page
 
 
 def alpha_of(value, low=None):

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = ["render_html"]
 
 TEMPLATE = "agreement.html.j2"
+PLOTS = ("per_label", "heatmap", "confusions", "trend")
 
 
 @cache
@@ -39,9 +40,12 @@ def render_html(report: AgreementReport) -> str:
     markup shows as text.
     """
     template = _environment().get_template(TEMPLATE)
+    drawn = render_plots(report)
     return template.render(
         r=report,
-        plots=render_plots(report),
+        # Every chart the template may show, None when there is no data for it (a span field
+        # has no per-label alpha or heatmap): StrictUndefined would refuse a missing key.
+        plots={name: drawn.get(name) for name in PLOTS},
         version=__version__,
         has_gold=any(row.n_gold for row in report.annotators),
         has_posts=any(item.post for item in report.disagreed),
