@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import json
 import re
 import shutil
@@ -35,13 +34,22 @@ from annotate.aggregates import METHODS, ensure_aggregated
 from annotate.config import Settings, Workspace
 from annotate.errors import AnnotateError, InputError
 from annotate.projects import stored_taxonomy
+from annotate.registry import (
+    MANIFEST,
+    PER_POST,
+    file_entries,
+    list_versions,
+    read_manifest,
+    verify,
+    version_folder,
+    version_key,
+)
 from annotate.store import Aggregate, Batch, DatasetVersion, Post, Project, PullRun, Store
 from annotate.store import Taxonomy as TaxonomyRow
 from annotate.taxonomy import SEMVER
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}")
 SPLITS = ("train", "validation", "test")
-MANIFEST = "manifest.json"
 
 
 @dataclass
@@ -58,41 +66,6 @@ class PublishReport:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def version_folder(settings: Settings, name: str, version: str) -> Path:
-    return settings.effective_registry / name / version
-
-
-def list_versions(settings: Settings, name: str) -> list[str]:
-    folder = settings.effective_registry / name
-    if not folder.is_dir():
-        return []
-    found = [p.name for p in folder.iterdir() if p.is_dir() and SEMVER.fullmatch(p.name)]
-    return sorted(found, key=lambda v: tuple(int(part) for part in v.split(".")))
-
-
-def read_manifest(folder: Path) -> dict[str, Any]:
-    path = folder / MANIFEST
-    if not path.is_file():
-        raise AnnotateError(f"{folder} is not a dataset version (no {MANIFEST}).")
-    return orjson.loads(path.read_bytes())
-
-
-def verify(folder: Path) -> dict[str, Any]:
-    """Check every file of a version against its manifest; raise on any difference."""
-    manifest = read_manifest(folder)
-    for relative, expected in manifest["files"].items():
-        path = folder / relative
-        if not path.is_file():
-            raise AnnotateError(f"{path} is missing: the version is incomplete.")
-        actual = _sha256(path)
-        if actual != expected["sha256"]:
-            raise AnnotateError(
-                f"{path} does not match the manifest (sha256 {actual[:12]}…, expected "
-                f"{expected['sha256'][:12]}…); do not use this copy."
-            )
-    return manifest
 
 
 @contextlib.contextmanager
@@ -166,7 +139,7 @@ def publish(
             "immutable.",
             hint="Publish a new version number.",
         )
-    earlier = [v for v in list_versions(settings, name) if _key(v) < _key(version)]
+    earlier = [v for v in list_versions(settings, name) if version_key(v) < version_key(version)]
     previous = read_manifest(version_folder(settings, name, earlier[-1])) if earlier else None
 
     progress = progress or (lambda stage, done, total: None)
@@ -258,10 +231,6 @@ def publish(
         )
     report.path = str(target)
     return report
-
-
-# Per-post maps of the manifest: kept in the registry, not copied into the store.
-PER_POST = ("splits_by_post", "labels_by_post", "withheld")
 
 
 @dataclass
@@ -686,15 +655,10 @@ def _iso(value: Any) -> str:
 
 
 def _write_manifest(folder: Path, **fields: Any) -> dict[str, Any]:
-    files = {
-        str(path.relative_to(folder)): {"sha256": _sha256(path), "bytes": path.stat().st_size}
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
     manifest = {
         "name": fields["name"],
         "version": fields["version"],
-        "files": files,
+        "files": file_entries(folder),
         "rows": fields["counts"],
         "provenance": fields["provenance"],
         "changelog": fields["changelog"],
@@ -906,7 +870,7 @@ def _changelog(previous, labels_by_post, taxonomy) -> dict[str, Any]:
     old_taxonomy = previous["provenance"]["taxonomy"]
     if (
         old_taxonomy["sha256"] != taxonomy.content_hash
-        and _key(taxonomy.version)[0] > _key(old_taxonomy["version"])[0]
+        and version_key(taxonomy.version)[0] > version_key(old_taxonomy["version"])[0]
     ):
         bump, reason = "major", "the taxonomy changed incompatibly"
     elif added or removed:
@@ -929,25 +893,12 @@ _BUMPS = {"patch": 1, "minor": 2, "major": 3}
 
 
 def _bump(old: str, new: str) -> int:
-    a, b = _key(old), _key(new)
+    a, b = version_key(old), version_key(new)
     return 3 if b[0] > a[0] else 2 if b[1] > a[1] else 1 if b[2] > a[2] else 0
-
-
-def _key(version: str) -> tuple[int, int, int]:
-    major, minor, patch = (int(part) for part in version.split("."))
-    return major, minor, patch
 
 
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------------- Hub

@@ -19,16 +19,9 @@ import typer
 
 from annotate.cli._shared import JsonOpt, emit, new_app, progress_bar, say, state, table
 from annotate.errors import AnnotateError, InputError
-from annotate.publish import (
-    PER_POST,
-    list_versions,
-    pull_from_hub,
-    push_to_hub,
-    read_manifest,
-    verify,
-    version_folder,
-)
 from annotate.publish import publish as publish_version
+from annotate.publish import pull_from_hub, push_to_hub
+from annotate.registry import PER_POST, list_versions, read_manifest, verify, version_folder
 
 app = new_app("datasets", help="List, inspect, compare and pull published dataset versions.")
 
