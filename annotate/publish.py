@@ -38,8 +38,8 @@ from annotate.registry import (
     MANIFEST,
     PER_POST,
     file_entries,
-    list_versions,
-    read_manifest,
+    previous_version,
+    skipped_notice,
     verify,
     version_folder,
     version_key,
@@ -63,6 +63,7 @@ class PublishReport:
     changelog: dict[str, Any]
     dry_run: bool = False
     provenance: dict[str, Any] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)  # what the registry had to say
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -139,8 +140,7 @@ def publish(
             "immutable.",
             hint="Publish a new version number.",
         )
-    earlier = [v for v in list_versions(settings, name) if version_key(v) < version_key(version)]
-    previous = read_manifest(version_folder(settings, name, earlier[-1])) if earlier else None
+    previous, broken = previous_version(settings, name, version)
 
     progress = progress or (lambda stage, done, total: None)
     progress("reading the store", 0, None)
@@ -176,7 +176,7 @@ def publish(
             )
             if code >= 0
         }
-        changelog = _changelog(previous, labels_by_post, plan.taxonomy)
+        changelog = _changelog(previous, labels_by_post, plan.taxonomy, broken)
         counts = Counter(assignment.values())
         report = PublishReport(
             name=name,
@@ -188,6 +188,7 @@ def publish(
             changelog=changelog,
             dry_run=dry_run,
             provenance=plan.provenance,
+            notices=[skipped_notice(entry, previous) for entry in broken],
         )
         bump = changelog["suggested_bump"]
         if previous and _bump(previous["version"], version) < _BUMPS[bump]:
@@ -852,15 +853,19 @@ def _agreement_lines(agreement: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _changelog(previous, labels_by_post, taxonomy) -> dict[str, Any]:
+def _changelog(previous, labels_by_post, taxonomy, broken=()) -> dict[str, Any]:
+    """What changed since ``previous`` (a manifest; ``None`` for the first version);
+    ``broken`` are the broken versions after it, named as skipped."""
+    skipped = {"broken_skipped": [entry.version for entry in broken]} if broken else {}
     if previous is None:
         return {
             "previous": None,
             "suggested_bump": "major",
-            "reason": "first version",
+            "reason": "first readable version" if broken else "first version",
             "added": len(labels_by_post),
             "removed": 0,
             "relabelled": 0,
+            **skipped,
         }
     old = previous["labels_by_post"]
     new = labels_by_post
@@ -886,6 +891,7 @@ def _changelog(previous, labels_by_post, taxonomy) -> dict[str, Any]:
         "added": len(added),
         "removed": len(removed),
         "relabelled": len(relabelled),
+        **skipped,
     }
 
 

@@ -19,9 +19,9 @@ import typer
 
 from annotate.cli._shared import JsonOpt, emit, new_app, progress_bar, say, state, table
 from annotate.errors import AnnotateError, InputError
+from annotate.publish import SPLITS, pull_from_hub, push_to_hub
 from annotate.publish import publish as publish_version
-from annotate.publish import pull_from_hub, push_to_hub
-from annotate.registry import PER_POST, list_versions, read_manifest, verify, version_folder
+from annotate.registry import PER_POST, dataset_names, resolve, scan, verify
 
 app = new_app("datasets", help="List, inspect, compare and pull published dataset versions.")
 
@@ -110,6 +110,8 @@ def publish(
         )
 
     def render(d: dict) -> None:
+        for notice in d["notices"]:
+            say(notice)
         verb = "Would publish" if d["dry_run"] else "Published"
         say(f"{verb} {d['name']} {d['version']}" + (f" at {d['path']}" if d["path"] else ""))
         table(None, ["split", "posts"], [[s, n] for s, n in d["rows"].items()])
@@ -134,28 +136,29 @@ def _parse_ref(ref: str, need_version: bool = False) -> tuple[str, str | None]:
 
 
 def _resolve(ctx: typer.Context, ref: str) -> tuple[str, str, Path]:
-    settings = state(ctx).settings
     name, version = _parse_ref(ref)
-    versions = list_versions(settings, name)
-    if not versions:
-        raise AnnotateError(f"No dataset {name!r} in {settings.effective_registry}.")
-    version = version or versions[-1]
-    if version not in versions:
-        raise AnnotateError(
-            f"{name} has no version {version}.", hint=f"Versions: {', '.join(versions)}."
-        )
-    return name, version, version_folder(settings, name, version)
+    version, folder = resolve(state(ctx).settings, name, version)
+    return name, version, folder
 
 
 @app.command("list")
 def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Published datasets and versions with their row counts."""
-    registry = state(ctx).settings.effective_registry
+    """Published datasets and versions with their row counts; a broken version is listed
+    with its folder and what is wrong with it."""
+    settings = state(ctx).settings
     rows = []
-    for folder in sorted(registry.iterdir()) if registry.is_dir() else []:
-        for version in list_versions(state(ctx).settings, folder.name):
-            manifest = read_manifest(folder / version)
-            rows.append({"name": folder.name, "version": version, **manifest["rows"]})
+    for name in dataset_names(settings):
+        for entry in scan(settings, name):
+            rows.append(
+                {
+                    "name": name,
+                    "version": entry.version,
+                    "path": str(entry.folder),
+                    "status": "ok" if entry.ok else "broken",
+                    "problem": None if entry.ok else entry.problem.message,
+                    **{s: entry.manifest["rows"].get(s) if entry.ok else None for s in SPLITS},
+                }
+            )
 
     def render(items: list) -> None:
         if not items:
@@ -163,9 +166,12 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             return
         table(
             None,
-            ["dataset", "version", "train", "validation", "test"],
-            [[r["name"], r["version"], r["train"], r["validation"], r["test"]] for r in items],
+            ["dataset", "version", *SPLITS, "status"],
+            [[r["name"], r["version"], *(r[s] for s in SPLITS), r["status"]] for r in items],
         )
+        for r in items:
+            if r["problem"]:
+                say(f"{r['name']} {r['version']} is broken: {r['problem']}")
 
     emit(rows, as_json, render)
 

@@ -1,0 +1,105 @@
+"""The local registry when something went wrong: a broken version among good ones, files a
+manifest does not list, leftovers of a publish that was killed.
+
+Runs on SQLite and on PostgreSQL (the ``workspace`` fixture of test_publish).
+"""
+
+import json
+
+import datasets
+from test_publish import annotate_posts, workspace  # noqa: F401 (a fixture)
+
+from annotate.publish import publish
+from annotate.registry import version_folder
+from tests.cli import invoke
+
+
+def publish_two_versions(settings, space, store, posts):
+    """finmis 1.0.0 (500 posts) and 1.1.0 (100 more)."""
+    publish(store, settings, space, "finmis", "1.0.0", projects=["round-1"])
+    annotate_posts(store, "round-1", posts[500:600], 10_000)
+    publish(store, settings, space, "finmis", "1.1.0", projects=["round-1"])
+    return version_folder(settings, "finmis", "1.0.0"), version_folder(settings, "finmis", "1.1.0")
+
+
+def one_error_line(result) -> str:
+    """The failing command's stderr, checked to be one sentence of ours (no traceback)."""
+    assert result.exit_code != 0, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    assert not lines[0].startswith("Error: unexpected") and "Traceback" not in result.output
+    return lines[0]
+
+
+def test_a_truncated_manifest_breaks_one_version_not_the_registry(workspace, tmp_path):  # noqa: F811
+    settings, space, store, posts = workspace
+    good, broken = publish_two_versions(settings, space, store, posts)
+    manifest = broken / "manifest.json"
+    manifest.write_bytes(manifest.read_bytes()[:200])  # a copy cut short
+
+    listed = invoke("datasets", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    rows = {row["version"]: row for row in json.loads(listed.stdout)}
+    assert rows["1.0.0"]["status"] == "ok" and rows["1.0.0"]["train"] > 300
+    assert rows["1.1.0"]["status"] == "broken" and rows["1.1.0"]["path"] == str(broken)
+    assert str(manifest) in rows["1.1.0"]["problem"]
+    assert "not valid JSON" in rows["1.1.0"]["problem"]
+    human = invoke("datasets", "list")
+    assert human.exit_code == 0 and "broken" in human.stdout
+    assert str(manifest) in human.output
+
+    for command in (["show", "finmis@1.1.0"], ["pull", "finmis@1.1.0", "--to", tmp_path / "c"]):
+        error = one_error_line(invoke("datasets", *command))
+        assert str(manifest) in error and "not valid JSON" in error
+    assert not (tmp_path / "c").exists()
+    shown = invoke("datasets", "show", "finmis@1.0.0", "--json")
+    assert shown.exit_code == 0 and json.loads(shown.stdout)["version"] == "1.0.0"
+    newest = invoke("datasets", "show", "finmis", "--json")  # the newest good version
+    assert newest.exit_code == 0 and json.loads(newest.stdout)["version"] == "1.0.0"
+
+    # A new version is still published; its changelog is against 1.0.0, and it says so.
+    annotate_posts(store, "round-1", posts[600:700], 20_000)
+    args = ["publish", "finmis", "--version", "1.2.0", "--project", "round-1"]
+    dry = invoke(*args, "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert str(broken) in dry.stderr and "changelog is against 1.0.0" in dry.stderr
+    result = invoke(*args, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["changelog"]["previous"] == "1.0.0"
+    assert report["changelog"]["broken_skipped"] == ["1.1.0"]
+    before = json.loads((good / "manifest.json").read_text())["labels_by_post"]
+    after = json.loads((version_folder(settings, "finmis", "1.2.0") / "manifest.json").read_text())
+    assert report["changelog"]["added"] == len(set(after["labels_by_post"]) - set(before))
+    assert any(str(broken) in notice and "1.0.0" in notice for notice in report["notices"])
+    loaded = datasets.load_dataset(report["path"])
+    assert sum(map(len, loaded.values())) == sum(report["rows"].values())
+
+
+def test_every_kind_of_unreadable_manifest_is_listed_with_its_reason(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ANNOTATE_REGISTRY", str(tmp_path / "registry"))
+    monkeypatch.delenv("ANNOTATE_WORKSPACE", raising=False)
+    cases = {
+        "1.0.0": None,  # no manifest at all
+        "1.0.1": b"[1, 2]",
+        "1.0.2": b'{"name": "finmis", "version": "1.0.2"}',
+        "1.0.3": b'{"name": "finmis", "version": "1.0.3", "rows": {}, "provenance": {}, '
+        b'"changelog": {}, "splits_by_post": {}, "labels_by_post": {}, '
+        b'"files": {"../../secret.key": {"sha256": "00", "bytes": 1}}}',
+    }
+    for version, content in cases.items():
+        folder = tmp_path / "registry" / "finmis" / version
+        folder.mkdir(parents=True)
+        if content is not None:
+            (folder / "manifest.json").write_bytes(content)
+    listed = invoke("datasets", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    problems = {row["version"]: row["problem"] for row in json.loads(listed.stdout)}
+    assert "no manifest.json" in problems["1.0.0"]
+    assert "is not a JSON object" in problems["1.0.1"]
+    assert "lacks files, rows" in problems["1.0.2"]
+    assert "outside the version folder ('../../secret.key')" in problems["1.0.3"]
+    assert all(str(tmp_path / "registry" / "finmis" / v) in p for v, p in problems.items())
+    error = one_error_line(invoke("datasets", "show", "finmis"))
+    assert "No version of finmis can be used" in error
