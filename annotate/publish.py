@@ -37,8 +37,10 @@ from annotate.projects import stored_taxonomy
 from annotate.registry import (
     MANIFEST,
     PER_POST,
+    copy_listed,
     file_entries,
     previous_version,
+    read_manifest,
     skipped_notice,
     verify,
     version_folder,
@@ -957,18 +959,22 @@ def pull_from_hub(settings: Settings, repo: str, version: str, destination: Path
     from huggingface_hub.errors import HfHubHTTPError
 
     token = settings.hf_token.get_secret_value() if settings.hf_token else None
-    destination.mkdir(parents=True, exist_ok=True)
-    try:
-        snapshot_download(
-            repo,
-            repo_type="dataset",
-            revision=f"v{version}",
-            local_dir=str(destination),
-            token=token,
-            endpoint=settings.hf_endpoint or None,
-        )
-    except HfHubHTTPError as error:
-        raise AnnotateError(f"Could not download {repo} v{version}: {error}.") from None
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    # Downloaded next to the destination, which gets only what the manifest lists: not the
+    # repo's .gitattributes, nor the client's .cache folder.
+    with tempfile.TemporaryDirectory(prefix=".download-", dir=destination.parent) as download:
+        try:
+            snapshot_download(
+                repo,
+                repo_type="dataset",
+                revision=f"v{version}",
+                local_dir=download,
+                token=token,
+                endpoint=settings.hf_endpoint or None,
+            )
+        except HfHubHTTPError as error:
+            raise AnnotateError(f"Could not download {repo} v{version}: {error}.") from None
+        copy_listed(Path(download), destination, read_manifest(Path(download)))
     manifest = verify(destination)
     if manifest["version"] != version:
         raise AnnotateError(

@@ -9,6 +9,7 @@ changelog and the per-post maps that later versions are compared against.
 from __future__ import annotations
 
 import hashlib
+import shutil
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
@@ -51,6 +52,7 @@ class Damage(StrEnum):
     BAD_MANIFEST = "unreadable manifest"
     MISSING_FILE = "missing file"
     CHANGED_FILE = "changed file"
+    UNLISTED_FILE = "unlisted file"
 
 
 class BrokenVersion(AnnotateError):
@@ -114,10 +116,24 @@ def _manifest_problem(manifest: Any) -> str | None:
 
 
 def check(folder: Path, *, checksums: bool = True) -> dict[str, Any]:
-    """The manifest of the version at ``folder`` once its files match it: every listed file
-    there, of its listed size and (with ``checksums``) sha256. :class:`BrokenVersion` names
-    the first file that does not."""
+    """The manifest of the version at ``folder`` once its files match it: no file it does not
+    list, every listed file there, of its listed size and (with ``checksums``) sha256.
+    :class:`BrokenVersion` names the first file that does not."""
     manifest = read_manifest(folder)
+    present = {
+        path.relative_to(folder).as_posix() for path in folder.rglob("*") if not path.is_dir()
+    }
+    unlisted = sorted(present - set(manifest["files"]) - {MANIFEST})
+    if unlisted:
+        named = ", ".join(str(folder / relative) for relative in unlisted[:3])
+        more = f" and {len(unlisted) - 3} more" if len(unlisted) > 3 else ""
+        raise BrokenVersion(
+            folder,
+            Damage.UNLISTED_FILE,
+            f"{named}{more}: not listed in the manifest, added after publishing; do not use "
+            "this copy.",
+            hint="Versions are immutable: delete what does not belong there.",
+        )
     for relative, expected in manifest["files"].items():
         path = folder / relative
         if not path.is_file():
@@ -244,6 +260,32 @@ def skipped_notice(entry: VersionEntry, previous: dict[str, Any] | None) -> str:
         f"({entry.problem.message.rstrip('.')}): the changelog is against {against}, and test "
         f"posts of {entry.version} are not kept in test."
     )
+
+
+def pull_destination(to: Path, name: str, version: str) -> Path:
+    """Where ``datasets pull --to TO`` puts a version: ``TO`` if it is new or empty, else
+    ``TO/NAME-VERSION`` (which must be new or empty)."""
+    target = to / f"{name}-{version}" if to.is_dir() and any(to.iterdir()) else to
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise AnnotateError(f"{target} exists and is not empty.")
+    return target
+
+
+def pull_version(folder: Path, target: Path) -> dict[str, Any]:
+    """Copy the version at ``folder`` to ``target``: verified first, then only the files
+    its manifest lists (and the manifest), then the copy verified again."""
+    copy_listed(folder, target, verify(folder))
+    return verify(target)
+
+
+def copy_listed(source: Path, target: Path, manifest: dict[str, Any]) -> None:
+    """Copy the manifest and the files it lists from ``source`` to ``target`` (a file
+    missing from ``source`` is left for the verification of ``target`` to name)."""
+    for relative in [*manifest["files"], MANIFEST]:
+        path = source / relative
+        if path.is_file():
+            (target / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, target / relative)
 
 
 def file_entries(folder: Path) -> dict[str, dict[str, Any]]:

@@ -103,3 +103,47 @@ def test_every_kind_of_unreadable_manifest_is_listed_with_its_reason(tmp_path, m
     assert all(str(tmp_path / "registry" / "finmis" / v) in p for v, p in problems.items())
     error = one_error_line(invoke("datasets", "show", "finmis"))
     assert "No version of finmis can be used" in error
+
+
+def inject_rows(folder, rows: int = 5):
+    """A second train file in ``folder`` with ``rows`` made-up rows of the version's schema."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(folder / "data" / "train-00000-of-00001.parquet").slice(0, rows)
+    ids = [f"injected:{number}" for number in range(rows)]
+    table = table.set_column(0, "post_id", pa.array(ids))
+    path = folder / "data" / "train-00001-of-00001.parquet"
+    pq.write_table(table, path)
+    return path
+
+
+def test_files_the_manifest_does_not_list_are_refused(workspace, tmp_path):  # noqa: F811
+    settings, space, store, _ = workspace
+    publish(store, settings, space, "finmis", "1.0.0", projects=["round-1"])
+    folder = version_folder(settings, "finmis", "1.0.0")
+    listed = set(json.loads((folder / "manifest.json").read_text())["files"]) | {"manifest.json"}
+    extra = folder / "extra.txt"
+    extra.write_text("not part of the version\n")
+    injected = inject_rows(folder)
+    both = one_error_line(invoke("datasets", "show", "finmis@1.0.0"))
+    assert str(extra) in both and str(injected) in both and "not listed in the manifest" in both
+
+    for added, other in ((extra, injected), (injected, extra)):
+        other.rename(tmp_path / other.name)  # one at a time
+        shown = one_error_line(invoke("datasets", "show", "finmis@1.0.0"))
+        assert str(added) in shown and "not listed in the manifest" in shown
+        copy = tmp_path / f"copy-{added.name}"
+        error = one_error_line(invoke("datasets", "pull", "finmis@1.0.0", "--to", copy))
+        assert str(added) in error and not copy.exists()
+        row = json.loads(invoke("datasets", "list", "--json").stdout)[0]
+        assert row["status"] == "broken" and str(added) in row["problem"]
+        (tmp_path / other.name).rename(other)
+    extra.unlink()
+    injected.unlink()
+
+    pulled = invoke("datasets", "pull", "finmis@1.0.0", "--to", tmp_path / "copy", "--json")
+    assert pulled.exit_code == 0, pulled.output
+    copy = tmp_path / "copy"
+    assert {p.relative_to(copy).as_posix() for p in copy.rglob("*") if p.is_file()} == listed
+    assert "injected:0" not in datasets.load_dataset(str(copy), split="train")["post_id"]

@@ -11,17 +11,24 @@ Usage:
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from annotate.cli._shared import JsonOpt, emit, new_app, progress_bar, say, state, table
-from annotate.errors import AnnotateError, InputError
+from annotate.errors import InputError
 from annotate.publish import SPLITS, pull_from_hub, push_to_hub
 from annotate.publish import publish as publish_version
-from annotate.registry import PER_POST, dataset_names, resolve, scan, verify
+from annotate.registry import (
+    PER_POST,
+    dataset_names,
+    pull_destination,
+    pull_version,
+    resolve,
+    scan,
+    verify,
+)
 
 app = new_app("datasets", help="List, inspect, compare and pull published dataset versions.")
 
@@ -248,10 +255,11 @@ def pull(
     as_json: JsonOpt = False,
 ) -> None:
     """Copy a version out of the registry (or the Hub), verifying every checksum against its
-    manifest, and print how to load it."""
+    manifest (a file it does not list is refused), and print how to load it."""
+    name, version = _parse_ref(ref, need_version=True)
+    target = pull_destination(to, name, version)
     if from_hub:
-        name, version = _parse_ref(ref, need_version=True)
-        target = pull_from_hub(state(ctx).settings, from_hub, version, to)
+        pull_from_hub(state(ctx).settings, from_hub, version, target)
         data = {"name": name, "version": version, "path": str(target), "repo": from_hub}
         emit(
             data,
@@ -262,13 +270,8 @@ def pull(
             ),
         )
         return
-    name, version, folder = _resolve(ctx, ref if "@" in ref else _parse_ref(ref, True)[0])
-    verify(folder)
-    target = to / f"{name}-{version}" if to.exists() and to.is_dir() and any(to.iterdir()) else to
-    if target.exists() and any(target.iterdir()):
-        raise AnnotateError(f"{target} exists and is not empty.")
-    shutil.copytree(folder, target, dirs_exist_ok=True)
-    verify(target)
+    _, _, folder = _resolve(ctx, ref)
+    pull_version(folder, target)
     data = {"name": name, "version": version, "path": str(target)}
     emit(
         data,
