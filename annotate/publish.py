@@ -6,7 +6,8 @@ it: ``README.md`` (the card, YAML metadata first) and ``data/{split}-00000-of-00
 plus ``manifest.json`` (content checksums and provenance). A version is written to a hidden
 temporary folder next to its final place and renamed into place at the end, so a publish that
 fails or is interrupted leaves no partial version behind; an existing version is never
-rewritten.
+rewritten. What a killed publish leaves (its staging folder; a version without its row in the
+store) is tidied by the next publish or listing: see :mod:`annotate.registry`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import contextlib
 import gc
 import json
 import re
-import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -36,12 +36,12 @@ from annotate.errors import AnnotateError, InputError
 from annotate.projects import stored_taxonomy
 from annotate.registry import (
     MANIFEST,
-    PER_POST,
+    Staging,
     copy_listed,
     file_entries,
-    previous_version,
     read_manifest,
-    skipped_notice,
+    record_version,
+    survey,
     verify,
     version_folder,
     version_key,
@@ -123,6 +123,7 @@ def publish(
     if aggregation not in METHODS:
         raise InputError(f"Unknown aggregation {aggregation!r}; use dawid-skene or majority.")
     target = version_folder(settings, name, version)
+    found = survey(settings, name, None if dry_run else store, tidy=not dry_run)
     if target.exists():
         raise AnnotateError(
             f"{name} {version} is already published at {target}; versions are immutable.",
@@ -142,14 +143,14 @@ def publish(
             "immutable.",
             hint="Publish a new version number.",
         )
-    previous, broken = previous_version(settings, name, version)
+    previous, broken = found.previous(version)
 
     progress = progress or (lambda stage, done, total: None)
     progress("reading the store", 0, None)
-    target.parent.mkdir(parents=True, exist_ok=True)
     # Everything is written in a hidden folder next to the version's place, renamed into
     # place at the end: a failed or interrupted publish leaves no partial version.
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=target.parent))
+    stage = Staging.open(target)
+    staging = stage.folder
     spill = staging / "rows.arrow"
     try:
         plan = _plan(
@@ -190,7 +191,7 @@ def publish(
             changelog=changelog,
             dry_run=dry_run,
             provenance=plan.provenance,
-            notices=[skipped_notice(entry, previous) for entry in broken],
+            notices=found.publish_notices(broken, previous),
         )
         bump = changelog["suggested_bump"]
         if previous and _bump(previous["version"], version) < _BUMPS[bump]:
@@ -199,7 +200,7 @@ def publish(
                 f"({changelog['reason']}).",
             )
         if dry_run:
-            shutil.rmtree(staging, ignore_errors=True)
+            stage.discard()
             return report
         stats = _write_splits(staging, spill, plan, split_codes, progress)
         spill.unlink()
@@ -218,20 +219,11 @@ def publish(
             labels_by_post=labels_by_post,
             withheld=splits.withheld,
         )
-        staging.rename(target)
+        stage.promote()
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        stage.discard()
         raise
-    with store.transaction() as session:
-        session.add(
-            DatasetVersion(
-                name=name,
-                version=version,
-                target="local",
-                location=str(target),
-                manifest={k: v for k, v in manifest.items() if k not in PER_POST},
-            )
-        )
+    record_version(store, manifest, target)
     report.path = str(target)
     return report
 

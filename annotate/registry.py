@@ -4,24 +4,59 @@ manifest that says what a version folder holds.
 A version folder has the Hugging Face Hub layout (``README.md``, ``data/*.parquet``) plus
 ``manifest.json``: every other file's sha256 and size, the rows per split, provenance, the
 changelog and the per-post maps that later versions are compared against.
+
+Nothing lost, nothing duplicated:
+
+- A version is written in a hidden staging folder next to its place (``NAME/.VERSION-XXXX/``,
+  :class:`Staging`) and renamed into place when complete, so a version folder is whole or
+  absent. The publish holds a lock (``flock``) on the owner file ``.publishing`` in its
+  staging folder, which names the host and the process, for as long as it runs; the kernel
+  drops the lock when the process ends, however it ends (SIGKILL too).
+- :func:`survey`, run by every publish and by ``datasets list``, removes the staging folders
+  of publishes that no longer run: those whose lock it can take. One made on another host
+  (the owner file says which) is left alone and reported, as a lock is not to be trusted
+  across hosts; one without an owner file (an older annotate) is removed once nothing in it
+  changed for an hour.
+- It then makes the store agree with the registry: a version folder the store has no row for
+  (a publish killed between the rename and recording the version) is adopted, the row
+  recreated from its manifest, when every file verifies; otherwise it is reported as broken,
+  with the folder to delete.
+- A version folder that cannot be used (no manifest, an unreadable one, a file missing,
+  changed or not listed) is reported as broken with its folder and reason; the other versions
+  stay usable.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import json
+import os
+import re
 import shutil
+import socket
+import tempfile
+import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import IO, Any
 
 import orjson
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import select
 
 from annotate.config import Settings
 from annotate.errors import AnnotateError
+from annotate.store import DatasetVersion, Store
 from annotate.taxonomy import SEMVER
 
 MANIFEST = "manifest.json"
+OWNER = ".publishing"  # in a staging folder: who writes it (locked while they do)
+STAGING = re.compile(r"\.(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)-\w+")
+# A staging folder without an owner file is abandoned once nothing in it changed for this long.
+ABANDONED_AFTER = 3600.0
 
 # Per-post maps of the manifest: kept in the registry, not copied into the store.
 PER_POST = ("splits_by_post", "labels_by_post", "withheld")
@@ -196,10 +231,10 @@ def scan(settings: Settings, name: str) -> list[VersionEntry]:
     return [_entry(settings, name, version) for version in list_versions(settings, name)]
 
 
-def _entry(settings: Settings, name: str, version: str) -> VersionEntry:
+def _entry(settings: Settings, name: str, version: str, checksums: bool = False) -> VersionEntry:
     folder = version_folder(settings, name, version)
     try:
-        manifest = check(folder, checksums=False)
+        manifest = check(folder, checksums=checksums)
         if (manifest["name"], manifest["version"]) != (name, version):
             raise BrokenVersion(
                 folder,
@@ -233,26 +268,198 @@ def resolve(settings: Settings, name: str, version: str | None) -> tuple[str, Pa
     return version, version_folder(settings, name, version)
 
 
-def previous_version(
-    settings: Settings, name: str, version: str
-) -> tuple[dict[str, Any] | None, list[VersionEntry]]:
-    """The manifest of the newest usable version before ``version`` (``None``: there is none)
-    and the broken versions between the two, which a new version cannot be compared with."""
-    earlier = [
-        entry for entry in scan(settings, name) if version_key(entry.version) < version_key(version)
-    ]
-    usable = [entry for entry in earlier if entry.ok]
-    previous = usable[-1] if usable else None
-    skipped = [
-        entry
-        for entry in earlier
-        if not entry.ok
-        and (previous is None or version_key(entry.version) > version_key(previous.version))
-    ]
-    return (previous.manifest if previous else None), skipped
+@dataclass
+class Survey:
+    """The versions of one dataset (as :func:`scan` gives them) and what tidying the registry
+    did (:func:`survey`)."""
+
+    entries: list[VersionEntry]
+    notices: list[str] = field(default_factory=list)  # staging folders removed or kept, adoptions
+    unadopted: list[VersionEntry] = field(default_factory=list)  # not in the store, broken
+
+    def previous(self, version: str) -> tuple[dict[str, Any] | None, list[VersionEntry]]:
+        """The manifest of the newest usable version before ``version`` (``None``: there is
+        none) and the broken versions between the two, which a new version cannot be
+        compared with."""
+        earlier = [e for e in self.entries if version_key(e.version) < version_key(version)]
+        usable = [entry for entry in earlier if entry.ok]
+        newest = version_key(usable[-1].version) if usable else (-1, -1, -1)
+        skipped = [e for e in earlier if not e.ok and version_key(e.version) > newest]
+        return (usable[-1].manifest if usable else None), skipped
+
+    def publish_notices(
+        self, skipped: list[VersionEntry], previous: dict[str, Any] | None
+    ) -> list[str]:
+        """What a publish says about the registry: what tidying did, the version folders it
+        could not adopt, and the broken versions it did not compare with."""
+        skipped_versions = {entry.version for entry in skipped}
+        return [
+            *self.notices,
+            *(
+                f"{entry.name} {entry.version} cannot be adopted: {entry.problem.message}"
+                for entry in self.unadopted
+                if entry.version not in skipped_versions
+            ),
+            *(_skipped_notice(entry, previous) for entry in skipped),
+        ]
 
 
-def skipped_notice(entry: VersionEntry, previous: dict[str, Any] | None) -> str:
+def survey(settings: Settings, name: str, store: Store | None = None, tidy: bool = True) -> Survey:
+    """The versions of dataset ``name`` after tidying (see the module docstring): with
+    ``tidy``, abandoned staging folders are removed and, given the ``store``, version folders
+    it has no row for are adopted or reported as broken."""
+    found = Survey(scan(settings, name), sweep_staging(settings, name) if tidy else [])
+    if tidy and store is not None:
+        recorded = _recorded_versions(store, name)
+        found.entries = [
+            entry if entry.version in recorded else _adopt(store, settings, entry, found)
+            for entry in found.entries
+        ]
+    return found
+
+
+def _recorded_versions(store: Store, name: str) -> set[str]:
+    with store.session() as session:
+        rows = session.exec(select(DatasetVersion.version).where(DatasetVersion.name == name))
+        return set(rows.all())
+
+
+def _adopt(store: Store, settings: Settings, entry: VersionEntry, found: Survey) -> VersionEntry:
+    """A version folder the store has no row for: recorded from its manifest if every file
+    verifies, else broken, with the folder to delete."""
+    if entry.ok:
+        entry = _entry(settings, entry.name, entry.version, checksums=True)
+    if entry.ok:
+        record_version(store, entry.manifest, entry.folder)
+        found.notices.append(
+            f"Adopted {entry.name} {entry.version} at {entry.folder} into the store: the "
+            "publish that wrote it stopped before recording it."
+        )
+        return entry
+    problem = BrokenVersion(
+        entry.folder,
+        entry.problem.damage,
+        f"{entry.problem.message.rstrip('.')}; the store has no record of it either: delete "
+        f"{entry.folder}.",
+    )
+    broken = VersionEntry(entry.name, entry.version, entry.folder, problem=problem)
+    found.unadopted.append(broken)
+    return broken
+
+
+def record_version(store: Store, manifest: dict[str, Any], folder: Path) -> None:
+    """The store's row for a version in the registry (its manifest without the per-post
+    maps); a row recorded meanwhile by another run (a listing adopting the version of a
+    publish about to record it) is left as it is."""
+    name, version = manifest["name"], manifest["version"]
+    row = DatasetVersion(
+        name=name,
+        version=version,
+        target="local",
+        location=str(folder),
+        manifest={k: v for k, v in manifest.items() if k not in PER_POST},
+    )
+    try:
+        with store.transaction() as session:
+            session.add(row)
+    except IntegrityError:
+        if version not in _recorded_versions(store, name):
+            raise
+
+
+class StagingState(StrEnum):
+    """Whether a staging folder belongs to a publish that may still be writing it."""
+
+    IN_USE = "in use"
+    ABANDONED = "abandoned"
+    ELSEWHERE = "made on another host"
+
+
+@dataclass
+class Staging:
+    """The hidden folder a version is written in, next to its place, and the locked owner
+    file that tells :func:`sweep_staging` it is in use (see the module docstring)."""
+
+    target: Path
+    folder: Path
+    owner: IO[str] = field(repr=False)
+
+    @classmethod
+    def open(cls, target: Path) -> Staging:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        claim = folder / f"{OWNER}.new"
+        owner = claim.open("w")
+        fcntl.flock(owner, fcntl.LOCK_EX)
+        started = datetime.now(UTC).isoformat()
+        owner.write(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "at": started}))
+        owner.flush()
+        claim.rename(folder / OWNER)  # visible only once locked
+        return cls(target, folder, owner)
+
+    def promote(self) -> None:
+        """Rename the complete version into place."""
+        (self.folder / OWNER).unlink()
+        self.folder.rename(self.target)
+        self.owner.close()
+
+    def discard(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self.owner.close()
+
+
+def sweep_staging(settings: Settings, name: str) -> list[str]:
+    """Remove the staging folders of dataset ``name`` that no publish uses any more; what was
+    removed, or left because it was made on another host, as sentences."""
+    parent = settings.effective_registry / name
+    notices = []
+    for folder in sorted(parent.iterdir()) if parent.is_dir() else []:
+        if not (folder.is_dir() and STAGING.fullmatch(folder.name)):
+            continue
+        state, owner = _staging_state(folder)
+        by = (
+            f"pid {owner.get('pid')} on {owner.get('host')}"
+            if owner
+            else "no owner file, nothing changed for an hour"
+        )
+        if state is StagingState.ABANDONED:
+            shutil.rmtree(folder, ignore_errors=True)
+            notices.append(f"Removed {folder}, left by a publish that was interrupted ({by}).")
+        elif state is StagingState.ELSEWHERE:
+            notices.append(
+                f"Kept {folder}: a publish on {owner['host']} (pid {owner.get('pid', '?')}) may "
+                "still be writing it; delete it once none runs there."
+            )
+    return notices
+
+
+def _staging_state(folder: Path) -> tuple[StagingState, dict[str, Any]]:
+    try:
+        handle = (folder / OWNER).open()
+    except FileNotFoundError:  # an older annotate, or a publish renaming its version now
+        try:
+            changed = max(path.stat().st_mtime for path in [folder, *folder.rglob("*")])
+        except FileNotFoundError:
+            return StagingState.IN_USE, {}
+        idle = time.time() - changed
+        return (StagingState.ABANDONED if idle > ABANDONED_AFTER else StagingState.IN_USE), {}
+    with handle:
+        try:
+            owner = json.loads(handle.read())
+        except ValueError:
+            owner = {}
+        if not isinstance(owner, dict):
+            owner = {}
+        if owner.get("host", socket.gethostname()) != socket.gethostname():
+            return StagingState.ELSEWHERE, owner
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return StagingState.IN_USE, owner
+        return StagingState.ABANDONED, owner
+
+
+def _skipped_notice(entry: VersionEntry, previous: dict[str, Any] | None) -> str:
     """What a publish says about a broken earlier version it could not compare with."""
     against = f"{previous['version']}, the newest good version" if previous else "no version"
     return (
@@ -289,11 +496,15 @@ def copy_listed(source: Path, target: Path, manifest: dict[str, Any]) -> None:
 
 
 def file_entries(folder: Path) -> dict[str, dict[str, Any]]:
-    """What a manifest lists of ``folder``: each file's sha256 and size, by relative path."""
+    """What a manifest lists of the staging folder ``folder``: each file's sha256 and size,
+    by relative path (not the owner file, which is gone once the version is in place)."""
     return {
-        str(path.relative_to(folder)): {"sha256": sha256_file(path), "bytes": path.stat().st_size}
+        path.relative_to(folder).as_posix(): {
+            "sha256": sha256_file(path),
+            "bytes": path.stat().st_size,
+        }
         for path in sorted(folder.rglob("*"))
-        if path.is_file()
+        if path.is_file() and path.relative_to(folder).as_posix() != OWNER
     }
 
 

@@ -4,13 +4,24 @@ manifest does not list, leftovers of a publish that was killed.
 Runs on SQLite and on PostgreSQL (the ``workspace`` fixture of test_publish).
 """
 
+import fcntl
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import datasets
+from sqlmodel import select
 from test_publish import annotate_posts, workspace  # noqa: F401 (a fixture)
 
+from annotate.config import load_settings
 from annotate.publish import publish
 from annotate.registry import version_folder
+from annotate.store import DatasetVersion
 from tests.cli import invoke
 
 
@@ -147,3 +158,143 @@ def test_files_the_manifest_does_not_list_are_refused(workspace, tmp_path):  # n
     copy = tmp_path / "copy"
     assert {p.relative_to(copy).as_posix() for p in copy.rglob("*") if p.is_file()} == listed
     assert "injected:0" not in datasets.load_dataset(str(copy), split="train")["post_id"]
+
+
+def staging(registry, suffix, owner=None, age=0.0):
+    """A hidden staging folder as a publish leaves it: a partial data file and, unless
+    ``owner`` is None, the owner file (host and pid) that a running publish holds locked."""
+    folder = registry / "finmis" / f".1.0.0-{suffix}"
+    (folder / "data").mkdir(parents=True)
+    (folder / "data" / "train-00000-of-00001.parquet").write_bytes(b"PAR1 cut short")
+    if owner is not None:
+        (folder / ".publishing").write_text(json.dumps(owner))
+    for path in [*folder.rglob("*"), folder]:
+        stamp = time.time() - age
+        os.utime(path, (stamp, stamp))
+    return folder
+
+
+def test_abandoned_staging_folders_are_removed_and_live_ones_kept(tmp_path, monkeypatch):
+    registry = tmp_path / "registry"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ANNOTATE_REGISTRY", str(registry))
+    monkeypatch.delenv("ANNOTATE_WORKSPACE", raising=False)
+    here = socket.gethostname()
+    killed = staging(registry, "killed", {"host": here, "pid": 4_000_000})
+    running = staging(registry, "running", {"host": here, "pid": os.getpid()})
+    elsewhere = staging(registry, "away", {"host": "other-host", "pid": 12})
+    older_tool_stale = staging(registry, "stale", age=2 * 3600)
+    older_tool_fresh = staging(registry, "fresh")
+    with (running / ".publishing").open() as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # what a running publish holds
+        listed = invoke("datasets", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.stdout) == []  # no partial version is ever listed
+    assert not killed.exists() and not older_tool_stale.exists()
+    assert running.exists() and elsewhere.exists() and older_tool_fresh.exists()
+    assert f"Removed {killed}" in listed.stderr and f"Removed {older_tool_stale}" in listed.stderr
+    assert str(elsewhere) in listed.stderr and "other-host" in listed.stderr
+    assert str(running) not in listed.stderr
+
+
+def recorded_versions(store):
+    with store.session() as session:
+        rows = session.exec(select(DatasetVersion)).all()
+        return {row.version: (row.location, row.manifest) for row in rows}
+
+
+def test_version_folders_missing_from_the_store_are_adopted_or_reported(workspace):  # noqa: F811
+    settings, space, store, posts = workspace
+    good, damaged = publish_two_versions(settings, space, store, posts)
+    before = recorded_versions(store)
+    # A publish killed between renaming its folder into place and recording it in the store.
+    with store.transaction() as session:
+        for row in session.exec(select(DatasetVersion)).all():
+            session.delete(row)
+    # ... and one such folder damaged since: same size, other bytes (only checksums see it).
+    data = damaged / "data" / "train-00000-of-00001.parquet"
+    content = bytearray(data.read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    data.write_bytes(bytes(content))
+
+    listed = invoke("datasets", "list", "--json")
+    assert listed.exit_code == 0, listed.output
+    assert recorded_versions(store) == {"1.0.0": before["1.0.0"]}  # adopted from its manifest
+    assert f"Adopted finmis 1.0.0 at {good}" in listed.stderr
+    row = {row["version"]: row for row in json.loads(listed.stdout)}["1.1.0"]
+    assert row["status"] == "broken" and str(data) in row["problem"]
+    assert f"delete {damaged}" in row["problem"]
+    human = invoke("datasets", "list")
+    assert f"delete {damaged}" in human.stderr and "Adopted" not in human.stderr  # done before
+
+    again = one_error_line(
+        invoke("publish", "finmis", "--version", "1.0.0", "--project", "round-1")
+    )
+    assert "already published" in again
+    annotate_posts(store, "round-1", posts[600:700], 20_000)
+    report = publish(store, settings, space, "finmis", "1.2.0", projects=["round-1"])
+    assert report.changelog["previous"] == "1.0.0"
+    assert any(f"delete {damaged}" in notice for notice in report.notices)
+    assert set(recorded_versions(store)) == {"1.0.0", "1.2.0"}
+
+
+KILL_WHILE_WRITING = """
+import os, sys, time
+import pyarrow.parquet as pq
+from annotate.cli import main
+
+marker, args = sys.argv[1], sys.argv[2:]
+write = pq.ParquetWriter.write_table
+
+def write_then_wait(self, *a, **k):  # the first rows of a split are on disk
+    write(self, *a, **k)
+    open(marker, "w").close()
+    time.sleep(600)
+
+pq.ParquetWriter.write_table = write_then_wait
+sys.argv = ["annotate", *args]
+main()
+"""
+
+
+def test_a_publish_killed_while_writing_leaves_no_version_and_the_rerun_is_whole(
+    workspace,  # noqa: F811
+    tmp_path,
+):
+    settings, space, store, _ = workspace
+    # The reference: the same version published without interruption, in another registry.
+    elsewhere = load_settings(registry=tmp_path / "reference")
+    reference = Path(publish(store, elsewhere, space, "finmis", "1.0.0", projects=["round-1"]).path)
+    with store.transaction() as session:
+        session.delete(session.exec(select(DatasetVersion)).one())
+
+    marker = tmp_path / "writing"
+    args = ["publish", "finmis", "--version", "1.0.0", "--project", "round-1"]
+    child = subprocess.Popen([sys.executable, "-c", KILL_WHILE_WRITING, marker, *args])
+    deadline = time.monotonic() + 240
+    while not marker.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert marker.exists(), "the publish never started writing"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    parent = settings.effective_registry / "finmis"
+    leftovers = [p for p in parent.iterdir() if p.name.startswith(".1.0.0-")]
+    assert len(leftovers) == 1 and list(leftovers[0].rglob("*.parquet"))
+    assert not (parent / "1.0.0").exists() and recorded_versions(store) == {}
+    assert "No dataset 'finmis'" in one_error_line(invoke("datasets", "show", "finmis"))
+
+    rerun = invoke(*args)
+    assert rerun.exit_code == 0, rerun.output
+    assert f"Removed {leftovers[0]}" in rerun.stderr
+    assert sorted(p.name for p in parent.iterdir()) == ["1.0.0"]
+    listed = json.loads(invoke("datasets", "list", "--json").stdout)
+    assert [(row["version"], row["status"]) for row in listed] == [("1.0.0", "ok")]
+    # Equal to the uninterrupted publish, but for the moment it was published.
+    published = version_folder(settings, "finmis", "1.0.0")
+    ours, theirs = (json.loads((f / "manifest.json").read_text()) for f in (published, reference))
+    for manifest in (ours, theirs):
+        del manifest["provenance"]["published_at"], manifest["files"]["README.md"]
+    assert ours == theirs
+    assert set(recorded_versions(store)) == {"1.0.0"}
+    loaded = datasets.load_dataset(str(published))
+    assert {split: len(part) for split, part in loaded.items()} == ours["rows"]

@@ -26,7 +26,7 @@ from annotate.registry import (
     pull_destination,
     pull_version,
     resolve,
-    scan,
+    survey,
     verify,
 )
 
@@ -151,11 +151,22 @@ def _resolve(ctx: typer.Context, ref: str) -> tuple[str, str, Path]:
 @app.command("list")
 def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Published datasets and versions with their row counts; a broken version is listed
-    with its folder and what is wrong with it."""
-    settings = state(ctx).settings
+    with its folder and what is wrong with it.
+
+    Also tidies the registry: removes the staging folders of interrupted publishes, and
+    records in the store a complete version whose publish stopped before recording it.
+    """
+    app_state = state(ctx)
+    settings = app_state.settings
+    # Without a workspace there is no store to reconcile with (and none is created).
+    has_store = settings.database_url or settings.workspace.is_dir()
+    store = app_state.store() if has_store else None
     rows = []
     for name in dataset_names(settings):
-        for entry in scan(settings, name):
+        found = survey(settings, name, store)
+        for notice in found.notices:
+            say(notice)
+        for entry in found.entries:
             rows.append(
                 {
                     "name": name,
