@@ -31,7 +31,7 @@ from sqlmodel import select
 
 from annotate import __version__
 from annotate.aggregates import METHODS, ensure_aggregated
-from annotate.config import Settings, Workspace
+from annotate.config import Settings, Workspace, hide_passwords, mask_url
 from annotate.errors import AnnotateError, InputError
 from annotate.projects import stored_taxonomy
 from annotate.registry import (
@@ -939,8 +939,12 @@ def push_to_hub(
         )
         api.create_tag(repo, tag=tag, repo_type="dataset", revision=commit.oid)
     except HfHubHTTPError as error:
-        raise AnnotateError(f"The Hub at {api.endpoint} refused the upload: {error}.") from None
-    return {"repo": repo, "tag": tag, "commit": commit.oid, "endpoint": api.endpoint}
+        raise AnnotateError(
+            f"The Hub at {mask_url(api.endpoint)} refused the upload: "
+            f"{hide_passwords(str(error), api.endpoint)}."
+        ) from None
+    endpoint = mask_url(api.endpoint)
+    return {"repo": repo, "tag": tag, "commit": commit.oid, "endpoint": endpoint}
 
 
 def pull_from_hub(settings: Settings, repo: str, version: str, destination: Path) -> Path:
@@ -965,7 +969,8 @@ def pull_from_hub(settings: Settings, repo: str, version: str, destination: Path
                 endpoint=settings.hf_endpoint or None,
             )
         except HfHubHTTPError as error:
-            raise AnnotateError(f"Could not download {repo} v{version}: {error}.") from None
+            reason = hide_passwords(str(error), settings.hf_endpoint)
+            raise AnnotateError(f"Could not download {repo} v{version}: {reason}.") from None
         copy_listed(Path(download), destination, read_manifest(Path(download)))
     manifest = verify(destination)
     if manifest["version"] != version:
