@@ -21,6 +21,7 @@ import contextvars
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import stat
 import tomllib
@@ -28,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError
 from pydantic_settings import (
@@ -126,6 +128,7 @@ class _TomlValues(PydanticBaseSettingsSource):
 
 
 SECRET_SETTINGS = ("label_studio_api_key", "hf_token")
+URL_SETTINGS = ("database_url", "label_studio_url", "hf_endpoint")  # may hold a password
 TOML_SETTINGS = tuple(name for name in ENV_VARS if name != "workspace")
 
 
@@ -203,12 +206,70 @@ def setting_sources(settings: Settings, options: Mapping[str, Any]) -> dict[str,
     return sources
 
 
+# ``[scheme://]user:password@rest``; a password runs to the last @, so that one holding an
+# unescaped @ or / is hidden whole (what follows may then be shown wrongly, never the secret).
+_USERINFO = re.compile(
+    r"^(?P<head>(?:[A-Za-z][A-Za-z0-9+.-]*:)?//)?(?P<user>[^:@/]*):(?P<password>.*)@"
+)
+_SECRET_QUERY = re.compile(r"([?&;](?:password|passwd|pwd|token|api_key|key|secret)=)[^&;#]*", re.I)
+
+
 def mask_url(url: str) -> str:
-    """The URL with any password replaced by ``***``."""
+    """The URL with any password (and a password or token in its query) replaced by ``***``;
+    the user name stays, it says which account.
+
+    >>> mask_url("http://admin:pa55@ls.example:8080/x?token=abc&page=2")
+    'http://admin:***@ls.example:8080/x?token=***&page=2'
+    >>> mask_url("postgresql+psycopg://me:p@ss/word@db/annotate")
+    'postgresql+psycopg://me:***@db/annotate'
+    """
+    masked = _USERINFO.sub(lambda match: f"{match['head'] or ''}{match['user']}:***@", url)
+    return _SECRET_QUERY.sub(r"\1***", masked)
+
+
+def url_passwords(*urls: str | None) -> list[str]:
+    """The passwords written in ``urls`` (to keep them out of messages quoting a server)."""
+    matches = (_USERINFO.match(url or "") for url in urls)
+    return [match["password"] for match in matches if match and match["password"]]
+
+
+def hide_passwords(text: str, *urls: str | None) -> str:
+    """``text`` (a library's error message, say) with the passwords of ``urls`` masked."""
+    for password in url_passwords(*urls):
+        text = text.replace(password, "***")
+    return text
+
+
+def check_http_url(url: str, variable: str) -> str:
+    """``url`` if a client can use it: http or https, with a host (and a valid port); else one
+    :class:`ConfigError` saying what is wrong, and the fix, naming the setting ``variable``.
+
+    Checked once, before any request: a URL without a scheme otherwise fails every attempt
+    of every request (httpx's UnsupportedProtocol), retried as if the server were down.
+    """
+    shown = mask_url(url)
+    parts = urlsplit(url)
+    example = f"{variable}=http://HOST:PORT, e.g. http://127.0.0.1:8080"
+    if parts.scheme.lower() not in ("http", "https"):
+        if "://" not in url:
+            raise ConfigError(
+                f"{variable} {shown!r} has no scheme.",
+                hint=f"Write it with one: {variable}=http://{shown} (or https://).",
+            )
+        raise ConfigError(
+            f"{variable} {shown!r} uses {parts.scheme}://; the server is reached over http:// "
+            "or https://.",
+            hint=f"Write it as http:// or https://: {example}.",
+        )
+    if not parts.hostname:
+        raise ConfigError(f"{variable} {shown!r} names no host.", hint=f"Set {example}.")
     try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return url.split("@")[-1] if "@" in url else url
+        parts.port  # noqa: B018 (parsing the port is the check)
+    except ValueError:
+        raise ConfigError(
+            f"{variable} {shown!r} has an invalid port.", hint=f"Set {example}."
+        ) from None
+    return url
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # the SDK takes a second to import: only commands that talk t
     from label_studio_sdk import LabelStudio
     from label_studio_sdk.core.api_error import ApiError
 
-from annotate.config import Settings
+from annotate.config import ENV_VARS, Settings, check_http_url, mask_url
 from annotate.errors import AnnotateError, ConfigError
 
 T = TypeVar("T")
@@ -279,7 +279,7 @@ def connect(settings: Settings, retry: Retry | None = None) -> LabelStudioConnec
         )
     if settings.label_studio_api_key is None:
         raise ConfigError(
-            f"No API key for Label Studio at {settings.label_studio_url}.",
+            f"No API key for Label Studio at {mask_url(settings.label_studio_url)}.",
             hint="Set LABEL_STUDIO_API_KEY to a personal access token or a legacy token.",
         )
     return connect_to(
@@ -288,12 +288,15 @@ def connect(settings: Settings, retry: Retry | None = None) -> LabelStudioConnec
 
 
 def connect_to(url: str, api_key: str, retry: Retry | None = None) -> LabelStudioConnection:
+    """A connection to the Label Studio at ``url``, checked before any request (a URL no
+    request can use is one :class:`ConfigError`, not five failed attempts). The connection's
+    ``url``, which its messages quote, has any password in it masked."""
     from label_studio_sdk import LabelStudio
 
-    url = url.rstrip("/")
+    url = check_http_url(url, ENV_VARS["label_studio_url"]).rstrip("/")
     # The SDK's own retries are off: Retry above is the one policy.
     client = LabelStudio(base_url=url, api_key=api_key, timeout=120, max_retries=0)
-    return LabelStudioConnection(url=url, client=client, retry=retry or Retry())
+    return LabelStudioConnection(url=mask_url(url), client=client, retry=retry or Retry())
 
 
 def parse_time(value: str | None) -> datetime | None:

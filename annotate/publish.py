@@ -6,17 +6,16 @@ it: ``README.md`` (the card, YAML metadata first) and ``data/{split}-00000-of-00
 plus ``manifest.json`` (content checksums and provenance). A version is written to a hidden
 temporary folder next to its final place and renamed into place at the end, so a publish that
 fails or is interrupted leaves no partial version behind; an existing version is never
-rewritten.
+rewritten. What a killed publish leaves (its staging folder; a version without its row in the
+store) is tidied by the next publish or listing: see :mod:`annotate.registry`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
 import json
 import re
-import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -32,16 +31,27 @@ from sqlmodel import select
 
 from annotate import __version__
 from annotate.aggregates import METHODS, ensure_aggregated
-from annotate.config import Settings, Workspace
+from annotate.config import Settings, Workspace, hide_passwords, mask_url
 from annotate.errors import AnnotateError, InputError
 from annotate.projects import stored_taxonomy
+from annotate.registry import (
+    MANIFEST,
+    Staging,
+    copy_listed,
+    file_entries,
+    read_manifest,
+    record_version,
+    survey,
+    verify,
+    version_folder,
+    version_key,
+)
 from annotate.store import Aggregate, Batch, DatasetVersion, Post, Project, PullRun, Store
 from annotate.store import Taxonomy as TaxonomyRow
 from annotate.taxonomy import SEMVER
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}")
 SPLITS = ("train", "validation", "test")
-MANIFEST = "manifest.json"
 
 
 @dataclass
@@ -55,44 +65,10 @@ class PublishReport:
     changelog: dict[str, Any]
     dry_run: bool = False
     provenance: dict[str, Any] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)  # what the registry had to say
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def version_folder(settings: Settings, name: str, version: str) -> Path:
-    return settings.effective_registry / name / version
-
-
-def list_versions(settings: Settings, name: str) -> list[str]:
-    folder = settings.effective_registry / name
-    if not folder.is_dir():
-        return []
-    found = [p.name for p in folder.iterdir() if p.is_dir() and SEMVER.fullmatch(p.name)]
-    return sorted(found, key=lambda v: tuple(int(part) for part in v.split(".")))
-
-
-def read_manifest(folder: Path) -> dict[str, Any]:
-    path = folder / MANIFEST
-    if not path.is_file():
-        raise AnnotateError(f"{folder} is not a dataset version (no {MANIFEST}).")
-    return orjson.loads(path.read_bytes())
-
-
-def verify(folder: Path) -> dict[str, Any]:
-    """Check every file of a version against its manifest; raise on any difference."""
-    manifest = read_manifest(folder)
-    for relative, expected in manifest["files"].items():
-        path = folder / relative
-        if not path.is_file():
-            raise AnnotateError(f"{path} is missing: the version is incomplete.")
-        actual = _sha256(path)
-        if actual != expected["sha256"]:
-            raise AnnotateError(
-                f"{path} does not match the manifest (sha256 {actual[:12]}…, expected "
-                f"{expected['sha256'][:12]}…); do not use this copy."
-            )
-    return manifest
 
 
 @contextlib.contextmanager
@@ -147,6 +123,7 @@ def publish(
     if aggregation not in METHODS:
         raise InputError(f"Unknown aggregation {aggregation!r}; use dawid-skene or majority.")
     target = version_folder(settings, name, version)
+    found = survey(settings, name, None if dry_run else store, tidy=not dry_run)
     if target.exists():
         raise AnnotateError(
             f"{name} {version} is already published at {target}; versions are immutable.",
@@ -166,15 +143,14 @@ def publish(
             "immutable.",
             hint="Publish a new version number.",
         )
-    earlier = [v for v in list_versions(settings, name) if _key(v) < _key(version)]
-    previous = read_manifest(version_folder(settings, name, earlier[-1])) if earlier else None
+    previous, broken = found.previous(version)
 
     progress = progress or (lambda stage, done, total: None)
     progress("reading the store", 0, None)
-    target.parent.mkdir(parents=True, exist_ok=True)
     # Everything is written in a hidden folder next to the version's place, renamed into
     # place at the end: a failed or interrupted publish leaves no partial version.
-    staging = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=target.parent))
+    stage = Staging.open(target)
+    staging = stage.folder
     spill = staging / "rows.arrow"
     try:
         plan = _plan(
@@ -203,7 +179,7 @@ def publish(
             )
             if code >= 0
         }
-        changelog = _changelog(previous, labels_by_post, plan.taxonomy)
+        changelog = _changelog(previous, labels_by_post, plan.taxonomy, broken)
         counts = Counter(assignment.values())
         report = PublishReport(
             name=name,
@@ -215,6 +191,7 @@ def publish(
             changelog=changelog,
             dry_run=dry_run,
             provenance=plan.provenance,
+            notices=found.publish_notices(broken, previous),
         )
         bump = changelog["suggested_bump"]
         if previous and _bump(previous["version"], version) < _BUMPS[bump]:
@@ -223,7 +200,7 @@ def publish(
                 f"({changelog['reason']}).",
             )
         if dry_run:
-            shutil.rmtree(staging, ignore_errors=True)
+            stage.discard()
             return report
         stats = _write_splits(staging, spill, plan, split_codes, progress)
         spill.unlink()
@@ -242,26 +219,13 @@ def publish(
             labels_by_post=labels_by_post,
             withheld=splits.withheld,
         )
-        staging.rename(target)
+        stage.promote()
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        stage.discard()
         raise
-    with store.transaction() as session:
-        session.add(
-            DatasetVersion(
-                name=name,
-                version=version,
-                target="local",
-                location=str(target),
-                manifest={k: v for k, v in manifest.items() if k not in PER_POST},
-            )
-        )
+    record_version(store, manifest, target)
     report.path = str(target)
     return report
-
-
-# Per-post maps of the manifest: kept in the registry, not copied into the store.
-PER_POST = ("splits_by_post", "labels_by_post", "withheld")
 
 
 @dataclass
@@ -686,15 +650,10 @@ def _iso(value: Any) -> str:
 
 
 def _write_manifest(folder: Path, **fields: Any) -> dict[str, Any]:
-    files = {
-        str(path.relative_to(folder)): {"sha256": _sha256(path), "bytes": path.stat().st_size}
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
     manifest = {
         "name": fields["name"],
         "version": fields["version"],
-        "files": files,
+        "files": file_entries(folder),
         "rows": fields["counts"],
         "provenance": fields["provenance"],
         "changelog": fields["changelog"],
@@ -888,15 +847,19 @@ def _agreement_lines(agreement: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _changelog(previous, labels_by_post, taxonomy) -> dict[str, Any]:
+def _changelog(previous, labels_by_post, taxonomy, broken=()) -> dict[str, Any]:
+    """What changed since ``previous`` (a manifest; ``None`` for the first version);
+    ``broken`` are the broken versions after it, named as skipped."""
+    skipped = {"broken_skipped": [entry.version for entry in broken]} if broken else {}
     if previous is None:
         return {
             "previous": None,
             "suggested_bump": "major",
-            "reason": "first version",
+            "reason": "first readable version" if broken else "first version",
             "added": len(labels_by_post),
             "removed": 0,
             "relabelled": 0,
+            **skipped,
         }
     old = previous["labels_by_post"]
     new = labels_by_post
@@ -906,7 +869,7 @@ def _changelog(previous, labels_by_post, taxonomy) -> dict[str, Any]:
     old_taxonomy = previous["provenance"]["taxonomy"]
     if (
         old_taxonomy["sha256"] != taxonomy.content_hash
-        and _key(taxonomy.version)[0] > _key(old_taxonomy["version"])[0]
+        and version_key(taxonomy.version)[0] > version_key(old_taxonomy["version"])[0]
     ):
         bump, reason = "major", "the taxonomy changed incompatibly"
     elif added or removed:
@@ -922,6 +885,7 @@ def _changelog(previous, labels_by_post, taxonomy) -> dict[str, Any]:
         "added": len(added),
         "removed": len(removed),
         "relabelled": len(relabelled),
+        **skipped,
     }
 
 
@@ -929,25 +893,12 @@ _BUMPS = {"patch": 1, "minor": 2, "major": 3}
 
 
 def _bump(old: str, new: str) -> int:
-    a, b = _key(old), _key(new)
+    a, b = version_key(old), version_key(new)
     return 3 if b[0] > a[0] else 2 if b[1] > a[1] else 1 if b[2] > a[2] else 0
-
-
-def _key(version: str) -> tuple[int, int, int]:
-    major, minor, patch = (int(part) for part in version.split("."))
-    return major, minor, patch
 
 
 def _md(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # ---------------------------------------------------------------------------------- Hub
@@ -988,8 +939,12 @@ def push_to_hub(
         )
         api.create_tag(repo, tag=tag, repo_type="dataset", revision=commit.oid)
     except HfHubHTTPError as error:
-        raise AnnotateError(f"The Hub at {api.endpoint} refused the upload: {error}.") from None
-    return {"repo": repo, "tag": tag, "commit": commit.oid, "endpoint": api.endpoint}
+        raise AnnotateError(
+            f"The Hub at {mask_url(api.endpoint)} refused the upload: "
+            f"{hide_passwords(str(error), api.endpoint)}."
+        ) from None
+    endpoint = mask_url(api.endpoint)
+    return {"repo": repo, "tag": tag, "commit": commit.oid, "endpoint": endpoint}
 
 
 def pull_from_hub(settings: Settings, repo: str, version: str, destination: Path) -> Path:
@@ -1000,18 +955,23 @@ def pull_from_hub(settings: Settings, repo: str, version: str, destination: Path
     from huggingface_hub.errors import HfHubHTTPError
 
     token = settings.hf_token.get_secret_value() if settings.hf_token else None
-    destination.mkdir(parents=True, exist_ok=True)
-    try:
-        snapshot_download(
-            repo,
-            repo_type="dataset",
-            revision=f"v{version}",
-            local_dir=str(destination),
-            token=token,
-            endpoint=settings.hf_endpoint or None,
-        )
-    except HfHubHTTPError as error:
-        raise AnnotateError(f"Could not download {repo} v{version}: {error}.") from None
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    # Downloaded next to the destination, which gets only what the manifest lists: not the
+    # repo's .gitattributes, nor the client's .cache folder.
+    with tempfile.TemporaryDirectory(prefix=".download-", dir=destination.parent) as download:
+        try:
+            snapshot_download(
+                repo,
+                repo_type="dataset",
+                revision=f"v{version}",
+                local_dir=download,
+                token=token,
+                endpoint=settings.hf_endpoint or None,
+            )
+        except HfHubHTTPError as error:
+            reason = hide_passwords(str(error), settings.hf_endpoint)
+            raise AnnotateError(f"Could not download {repo} v{version}: {reason}.") from None
+        copy_listed(Path(download), destination, read_manifest(Path(download)))
     manifest = verify(destination)
     if manifest["version"] != version:
         raise AnnotateError(

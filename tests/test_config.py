@@ -2,14 +2,17 @@
 
 import json
 import os
+import socket
 import stat
+import time
 from pathlib import Path
 
 import pytest
 
 from annotate.config import Workspace, ensure_workspace, load_settings
 from annotate.errors import ConfigError
-from tests.cli import invoke
+from annotate.labelstudio import LabelStudioError, Retry, connect, connect_to
+from tests.cli import invoke, run
 
 
 @pytest.fixture(autouse=True)
@@ -179,3 +182,72 @@ def test_an_empty_environment_variable_counts_as_unset(monkeypatch):
     settings = load_settings(workspace="team/.annotate")
     assert settings.exports == Path("team/exports")
     assert settings.effective_database_url == "sqlite:///team/.annotate/annotate.db"
+
+
+@pytest.mark.parametrize(
+    ("url", "problem", "fix"),
+    [
+        ("localhost:8080", "has no scheme", "http://localhost:8080"),
+        ("127.0.0.1:8080/", "has no scheme", "http://127.0.0.1:8080/"),
+        ("ftp://ls.example", "uses ftp://", "http:// or https://"),
+        ("http:/localhost:8080", "names no host", "http://HOST:PORT"),
+        ("http://ls.example:80a", "has an invalid port", "http://HOST:PORT"),
+    ],
+)
+def test_a_label_studio_url_that_cannot_work_is_refused_before_any_request(
+    monkeypatch, url, problem, fix
+):
+    monkeypatch.setenv("LABEL_STUDIO_URL", url)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", "ls-key-0123456789abcdef")
+    slept = []
+    with pytest.raises(ConfigError) as raised:
+        connect(load_settings(), Retry(sleep=slept.append))
+    assert f"LABEL_STUDIO_URL {url!r} {problem}" in str(raised.value)
+    assert fix in raised.value.hint and not slept
+    # The command says it once, at once, without retrying five times.
+    started = time.monotonic()
+    result = run("project", "create", "round-1")
+    assert time.monotonic() - started < 30
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert result.returncode == 1 and len(errors) == 1, result.stderr
+    assert errors[0].startswith(f"Error: LABEL_STUDIO_URL {url!r} {problem}")
+    assert "UnsupportedProtocol" not in result.stderr and "attempts" not in result.stderr
+
+
+PASSWORD = "s3cr3t-pw"
+
+
+def test_passwords_in_urls_are_masked_in_config_show(monkeypatch):
+    monkeypatch.setenv("LABEL_STUDIO_URL", f"http://admin:{PASSWORD}@ls.example:8080")
+    monkeypatch.setenv("HF_ENDPOINT", f"https://hub-user:{PASSWORD}@hub.example/")
+    for args in (["config", "show"], ["config", "show", "--json"]):
+        result = run(*args)
+        assert result.returncode == 0, result.stderr
+        assert PASSWORD not in result.stdout + result.stderr
+    data = json.loads(run("config", "show", "--json").stdout)
+    assert data["label_studio_url"]["value"] == "http://admin:***@ls.example:8080"
+    assert data["hf_endpoint"]["value"] == "https://hub-user:***@hub.example/"
+
+
+def test_a_password_in_the_label_studio_url_is_never_in_an_error(monkeypatch):
+    monkeypatch.setenv("LABEL_STUDIO_URL", f"http://admin:{PASSWORD}@127.0.0.1:{closed_port()}")
+    no_key = run("project", "create", "round-1")
+    assert no_key.returncode == 1 and "No API key" in no_key.stderr
+    monkeypatch.setenv("LABEL_STUDIO_URL", f"ftp://admin:{PASSWORD}@ls.example")
+    bad_scheme = run("project", "create", "round-1")
+    assert bad_scheme.returncode == 1 and "ftp://admin:***@ls.example" in bad_scheme.stderr
+    for result in (no_key, bad_scheme):
+        assert PASSWORD not in result.stdout + result.stderr
+    # Nor when the server cannot be reached (the connection's messages name its URL).
+    connection = connect_to(
+        f"http://admin:{PASSWORD}@127.0.0.1:{closed_port()}", "key", Retry(2, sleep=lambda _: None)
+    )
+    with pytest.raises(LabelStudioError) as raised:
+        connection.whoami()
+    assert "admin:***@127.0.0.1" in str(raised.value) and PASSWORD not in str(raised.value)
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

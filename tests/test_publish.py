@@ -327,6 +327,10 @@ def test_publish_to_the_hub_and_pull_a_tag(workspace, tmp_path, monkeypatch):
         assert pulled.exit_code == 0, pulled.output
         manifest = json.loads((tmp_path / "from-hub" / "manifest.json").read_text())
         assert manifest["version"] == "1.0.0"
+        # Only what the manifest lists: not the repo's .gitattributes, not the client's cache.
+        copy = tmp_path / "from-hub"
+        pulled_files = {p.relative_to(copy).as_posix() for p in copy.rglob("*") if p.is_file()}
+        assert pulled_files == {*manifest["files"], "manifest.json"}
         again = invoke(*args, "--version", "1.0.0")
         assert again.exit_code != 0 and "already published" in again.stderr
         assert not hub.unhandled

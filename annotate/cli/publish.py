@@ -11,24 +11,24 @@ Usage:
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from annotate.cli._shared import JsonOpt, emit, new_app, progress_bar, say, state, table
-from annotate.errors import AnnotateError, InputError
-from annotate.publish import (
-    PER_POST,
-    list_versions,
-    pull_from_hub,
-    push_to_hub,
-    read_manifest,
-    verify,
-    version_folder,
-)
+from annotate.errors import InputError
+from annotate.publish import SPLITS, pull_from_hub, push_to_hub
 from annotate.publish import publish as publish_version
+from annotate.registry import (
+    PER_POST,
+    dataset_names,
+    pull_destination,
+    pull_version,
+    resolve,
+    survey,
+    verify,
+)
 
 app = new_app("datasets", help="List, inspect, compare and pull published dataset versions.")
 
@@ -117,6 +117,8 @@ def publish(
         )
 
     def render(d: dict) -> None:
+        for notice in d["notices"]:
+            say(notice)
         verb = "Would publish" if d["dry_run"] else "Published"
         say(f"{verb} {d['name']} {d['version']}" + (f" at {d['path']}" if d["path"] else ""))
         table(None, ["split", "posts"], [[s, n] for s, n in d["rows"].items()])
@@ -141,28 +143,40 @@ def _parse_ref(ref: str, need_version: bool = False) -> tuple[str, str | None]:
 
 
 def _resolve(ctx: typer.Context, ref: str) -> tuple[str, str, Path]:
-    settings = state(ctx).settings
     name, version = _parse_ref(ref)
-    versions = list_versions(settings, name)
-    if not versions:
-        raise AnnotateError(f"No dataset {name!r} in {settings.effective_registry}.")
-    version = version or versions[-1]
-    if version not in versions:
-        raise AnnotateError(
-            f"{name} has no version {version}.", hint=f"Versions: {', '.join(versions)}."
-        )
-    return name, version, version_folder(settings, name, version)
+    version, folder = resolve(state(ctx).settings, name, version)
+    return name, version, folder
 
 
 @app.command("list")
 def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """Published datasets and versions with their row counts."""
-    registry = state(ctx).settings.effective_registry
+    """Published datasets and versions with their row counts; a broken version is listed
+    with its folder and what is wrong with it.
+
+    Also tidies the registry: removes the staging folders of interrupted publishes, and
+    records in the store a complete version whose publish stopped before recording it.
+    """
+    app_state = state(ctx)
+    settings = app_state.settings
+    # Without a workspace there is no store to reconcile with (and none is created).
+    has_store = settings.database_url or settings.workspace.is_dir()
+    store = app_state.store() if has_store else None
     rows = []
-    for folder in sorted(registry.iterdir()) if registry.is_dir() else []:
-        for version in list_versions(state(ctx).settings, folder.name):
-            manifest = read_manifest(folder / version)
-            rows.append({"name": folder.name, "version": version, **manifest["rows"]})
+    for name in dataset_names(settings):
+        found = survey(settings, name, store)
+        for notice in found.notices:
+            say(notice)
+        for entry in found.entries:
+            rows.append(
+                {
+                    "name": name,
+                    "version": entry.version,
+                    "path": str(entry.folder),
+                    "status": "ok" if entry.ok else "broken",
+                    "problem": None if entry.ok else entry.problem.message,
+                    **{s: entry.manifest["rows"].get(s) if entry.ok else None for s in SPLITS},
+                }
+            )
 
     def render(items: list) -> None:
         if not items:
@@ -170,9 +184,12 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             return
         table(
             None,
-            ["dataset", "version", "train", "validation", "test"],
-            [[r["name"], r["version"], r["train"], r["validation"], r["test"]] for r in items],
+            ["dataset", "version", *SPLITS, "status"],
+            [[r["name"], r["version"], *(r[s] for s in SPLITS), r["status"]] for r in items],
         )
+        for r in items:
+            if r["problem"]:
+                say(f"{r['name']} {r['version']} is broken: {r['problem']}")
 
     emit(rows, as_json, render)
 
@@ -249,10 +266,11 @@ def pull(
     as_json: JsonOpt = False,
 ) -> None:
     """Copy a version out of the registry (or the Hub), verifying every checksum against its
-    manifest, and print how to load it."""
+    manifest (a file it does not list is refused), and print how to load it."""
+    name, version = _parse_ref(ref, need_version=True)
+    target = pull_destination(to, name, version)
     if from_hub:
-        name, version = _parse_ref(ref, need_version=True)
-        target = pull_from_hub(state(ctx).settings, from_hub, version, to)
+        pull_from_hub(state(ctx).settings, from_hub, version, target)
         data = {"name": name, "version": version, "path": str(target), "repo": from_hub}
         emit(
             data,
@@ -263,13 +281,8 @@ def pull(
             ),
         )
         return
-    name, version, folder = _resolve(ctx, ref if "@" in ref else _parse_ref(ref, True)[0])
-    verify(folder)
-    target = to / f"{name}-{version}" if to.exists() and to.is_dir() and any(to.iterdir()) else to
-    if target.exists() and any(target.iterdir()):
-        raise AnnotateError(f"{target} exists and is not empty.")
-    shutil.copytree(folder, target, dirs_exist_ok=True)
-    verify(target)
+    _, _, folder = _resolve(ctx, ref)
+    pull_version(folder, target)
     data = {"name": name, "version": version, "path": str(target)}
     emit(
         data,

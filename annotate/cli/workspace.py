@@ -19,6 +19,7 @@ from annotate.config import (
     ENV_VARS,
     SECRET_FILE,
     SECRET_SETTINGS,
+    URL_SETTINGS,
     ensure_workspace,
     mask_url,
     setting_sources,
@@ -88,6 +89,8 @@ def show(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             values[name] = "********" if value is not None else None
         elif name == "database_url":
             values[name] = mask_url(settings.effective_database_url)
+        elif name in URL_SETTINGS:
+            values[name] = None if value is None else mask_url(value)
         elif name == "registry":
             values[name] = str(settings.effective_registry)
         else:
