@@ -5,10 +5,14 @@ a Label Studio id). Pushing then imports the tasks that have no Label Studio id 
 and writes each chunk's ids back as soon as Label Studio returns them. If a push is
 interrupted, rerunning it first reconciles with the tasks already in the project (by source
 and post id) and then imports only what is missing, so a post never becomes two tasks.
+
+Sampling and pushing hold the project's lock (:mod:`annotate.locks`): two runs on one project
+at once take turns instead of both importing the same tasks.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC
@@ -20,6 +24,7 @@ from sqlmodel import Session, select
 
 from annotate.errors import AnnotateError
 from annotate.labelstudio import LabelStudioConnection
+from annotate.locks import locks_projects, project_lock
 from annotate.sampling import (
     Lexicon,
     SamplingParams,
@@ -160,6 +165,9 @@ class SampleResult:
     dry_run: bool
     selection: dict[str, Any]
     batch: RecordedBatch | None = None
+    #: Tasks an earlier, interrupted run left unpushed, pushed first (by :func:`sample`).
+    earlier_push: PushReport | None = None
+    push: PushReport | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -167,6 +175,8 @@ class SampleResult:
             "dry_run": self.dry_run,
             "batch": self.batch.as_dict() if self.batch else None,
             **self.selection,
+            "earlier_push": self.earlier_push.as_dict() if self.earlier_push else None,
+            "push": self.push.as_dict() if self.push else None,
         }
 
 
@@ -178,13 +188,33 @@ def sample_batch(
     lexicon: Lexicon | None = None,
     gold_file: Path | None = None,
     dry_run: bool = False,
+    wait: bool = True,
+    on_wait: Callable[[str], None] | None = None,
 ) -> SampleResult:
     """Choose the next batch for a project (see :mod:`annotate.sampling`) and record it.
 
     Posts already sent to the project are never candidates. Gold posts from ``gold_file``
     (known answers, checked against the project's taxonomy) are mixed in at
-    ``params.gold_rate`` and recorded as gold; nothing in the task says so.
+    ``params.gold_rate`` and recorded as gold; nothing in the task says so. Holds the
+    project's lock unless it is a dry run (``wait``, ``on_wait``: see :mod:`annotate.locks`).
     """
+    lock = (
+        contextlib.nullcontext()
+        if dry_run
+        else project_lock(store, project_name, command="sample", wait=wait, on_wait=on_wait)
+    )
+    with lock:
+        return _sample_batch(store, project_name, params, lexicon, gold_file, dry_run)
+
+
+def _sample_batch(
+    store: Store,
+    project_name: str,
+    params: SamplingParams,
+    lexicon: Lexicon | None,
+    gold_file: Path | None,
+    dry_run: bool,
+) -> SampleResult:
     from annotate.projects import stored_taxonomy
     from annotate.store import Taxonomy
 
@@ -222,6 +252,36 @@ def sample_batch(
     return result
 
 
+def sample(
+    store: Store,
+    connection: LabelStudioConnection,
+    project_name: str,
+    params: SamplingParams,
+    *,
+    lexicon: Lexicon | None = None,
+    gold_file: Path | None = None,
+    dry_run: bool = False,
+    include_account_id: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    wait: bool = True,
+    on_wait: Callable[[str], None] | None = None,
+) -> SampleResult:
+    """What ``annotate sample`` does: push the tasks an interrupted run left unpushed, choose
+    and record the next batch, and push it, holding the project's lock throughout (a dry run
+    only chooses, and takes no lock)."""
+    if dry_run:
+        return sample_batch(
+            store, project_name, params, lexicon=lexicon, dry_run=True, gold_file=gold_file
+        )
+    with project_lock(store, project_name, command="sample", wait=wait, on_wait=on_wait):
+        pushing = {"include_account_id": include_account_id, "progress": progress}
+        earlier = push(store, connection, project_name, **pushing)
+        result = sample_batch(store, project_name, params, lexicon=lexicon, gold_file=gold_file)
+        result.earlier_push = earlier
+        result.push = push(store, connection, project_name, **pushing)
+        return result
+
+
 def task_data(
     post: Post | _PostForTask, batch_id: int | None, include_account_id: bool = False
 ) -> dict:
@@ -249,6 +309,7 @@ def task_data(
     return data
 
 
+@locks_projects("project_name", command="push")
 def push(
     store: Store,
     connection: LabelStudioConnection,
@@ -257,8 +318,11 @@ def push(
     chunk_size: int = CHUNK_SIZE,
     include_account_id: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    wait: bool = True,
+    on_wait: Callable[[str], None] | None = None,
 ) -> PushReport:
-    """Import the project's tasks that have no Label Studio id yet, chunk by chunk."""
+    """Import the project's tasks that have no Label Studio id yet, chunk by chunk, holding
+    the project's lock (``wait``, ``on_wait``: see :mod:`annotate.locks`)."""
     report = PushReport(project=project_name)
     with store.session() as session:
         project = project_by_name(session, project_name)

@@ -11,6 +11,7 @@ annotations is created, updated or deleted, so a pull asks only for the tasks ch
 newest change the previous pull saw (Label Studio's own clock, so no clock skew), and exports
 just those. ``full=True`` rereads everything. A pull reads everything it needs from Label
 Studio first and then writes in one transaction: a failed pull leaves the store as it was.
+It holds the project's lock (:mod:`annotate.locks`), so two pulls of one project take turns.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy import bindparam, insert, update
 from sqlmodel import select
 
 from annotate.labelstudio import LabelStudioConnection, parse_time
+from annotate.locks import locks_projects
 from annotate.projects import get_project, stored_taxonomy
 from annotate.store import Annotation, Annotator, Post, Project, PullRun, Store, Task, Taxonomy
 from annotate.store.models import utcnow
@@ -64,6 +66,7 @@ class PullReport:
         return {**asdict(self), "changed": self.changed}
 
 
+@locks_projects("project_name", command="pull")
 def pull(
     store: Store,
     connection: LabelStudioConnection,
@@ -72,8 +75,11 @@ def pull(
     pseudonymise: Callable[[str], str],
     full: bool = False,
     progress: Callable[[str], None] | None = None,
+    wait: bool = True,
+    on_wait: Callable[[str], None] | None = None,
 ) -> PullReport:
-    """Bring the store's annotations of a project up to date with Label Studio."""
+    """Bring the store's annotations of a project up to date with Label Studio, holding the
+    project's lock (``wait``, ``on_wait``: see :mod:`annotate.locks`)."""
     say = progress or (lambda message: None)
     with store.session() as session:
         project = get_project(session, project_name)

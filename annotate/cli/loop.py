@@ -4,6 +4,7 @@ Usage:
     annotate sample round-1 --size 500 --strategy mixed --by platform,month --seed 7
     annotate sample round-1 --size 500 --dry-run
     annotate push round-1
+    annotate push round-1 --no-wait
     annotate pull round-1
     annotate pull round-1 --full --json
     annotate status round-1
@@ -17,8 +18,18 @@ from typing import Annotated
 import typer
 
 from annotate.batches import push as push_tasks
-from annotate.batches import sample_batch
-from annotate.cli._shared import JsonOpt, busy, emit, progress_bar, say, state, table
+from annotate.batches import sample as sample_and_push
+from annotate.cli._shared import (
+    JsonOpt,
+    NoWaitOpt,
+    busy,
+    emit,
+    lock_options,
+    progress_bar,
+    say,
+    state,
+    table,
+)
 from annotate.pull import pull as pull_annotations
 from annotate.sampling import SamplingParams, load_lexicon, parse_where
 from annotate.status import project_status
@@ -40,18 +51,11 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status)
 
 
-def push_pending(ctx: typer.Context, project: str, send_account_ids: bool) -> dict:
-    app_state = state(ctx)
+def pushing(run):
+    """Run ``run(progress)`` under a progress bar of the tasks pushed."""
     with progress_bar() as bar:
         task = bar.add_task("pushing tasks", total=None)
-        report = push_tasks(
-            app_state.store(),
-            app_state.connection(),
-            project,
-            include_account_id=send_account_ids,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
-    return report.as_dict()
+        return run(lambda done, total: bar.update(task, completed=done, total=total))
 
 
 def sample(
@@ -101,6 +105,7 @@ def sample(
         bool, typer.Option("--dry-run", help="Show the composition per stratum; write nothing.")
     ] = False,
     send_account_ids: AccountIdsOpt = False,
+    no_wait: NoWaitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Sample the next batch into a project and push its tasks to Label Studio.
@@ -108,10 +113,10 @@ def sample(
     Posts rank by a keyed hash of (seed, post id) and the lowest ranks of each stratum are
     taken, so a sample is reproducible and stable as the corpus grows. Near-duplicates and
     posts already sent to the project are left out. Tasks left unpushed by an interrupted
-    run are pushed first.
+    run are pushed first. Waits while another command works on the project (--no-wait:
+    fail instead).
     """
     app_state = state(ctx)
-    store = app_state.store()
     params = SamplingParams(
         size=size,
         strategy=strategy,
@@ -124,14 +129,26 @@ def sample(
         gold_rate=gold_rate,
     )
     lexicon = load_lexicon(keywords) if keywords is not None else None
-    if not dry_run:
-        earlier = push_pending(ctx, project, send_account_ids)
-        if earlier["pushed"] or earlier["reconciled"]:
-            say(f"Pushed {earlier['pushed']} tasks left over from an earlier run first.")
-    result = sample_batch(store, project, params, lexicon=lexicon, gold_file=gold, dry_run=dry_run)
+
+    def run(progress):
+        return sample_and_push(
+            app_state.store(),
+            None if dry_run else app_state.connection(),
+            project,
+            params,
+            lexicon=lexicon,
+            gold_file=gold,
+            dry_run=dry_run,
+            include_account_id=send_account_ids,
+            progress=progress,
+            **lock_options(no_wait),
+        )
+
+    result = run(None) if dry_run else pushing(run)
+    earlier = result.earlier_push
+    if earlier is not None and (earlier.pushed or earlier.reconciled):
+        say(f"Pushed {earlier.pushed} tasks left over from an earlier run first.")
     data = result.as_dict()
-    if not dry_run:
-        data["push"] = push_pending(ctx, project, send_account_ids)
 
     def render(d: dict) -> None:
         rows = [
@@ -162,14 +179,27 @@ def push(
     ctx: typer.Context,
     project: ProjectArg,
     send_account_ids: AccountIdsOpt = False,
+    no_wait: NoWaitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Import the project's recorded tasks that are not in Label Studio yet.
 
     Safe to rerun after an interruption: tasks Label Studio already has are matched by post
-    id first, so no post becomes two tasks.
+    id first, so no post becomes two tasks. Waits while another command works on the
+    project (--no-wait: fail instead).
     """
-    data = push_pending(ctx, project, send_account_ids)
+    app_state = state(ctx)
+    report = pushing(
+        lambda progress: push_tasks(
+            app_state.store(),
+            app_state.connection(),
+            project,
+            include_account_id=send_account_ids,
+            progress=progress,
+            **lock_options(no_wait),
+        )
+    )
+    data = report.as_dict()
     emit(
         data,
         as_json,
@@ -187,12 +217,14 @@ def pull(
     full: Annotated[
         bool, typer.Option("--full", help="Reread every task, not only those changed.")
     ] = False,
+    no_wait: NoWaitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Pull annotations into the store: new, updated, deleted and skipped, per annotator.
 
     Incremental by default (only tasks changed since the last successful pull). One
-    transaction: a failed pull leaves the store as it was.
+    transaction: a failed pull leaves the store as it was. Waits while another command
+    works on the project (--no-wait: fail instead).
     """
     app_state = state(ctx)
     workspace = app_state.workspace()
@@ -203,6 +235,7 @@ def pull(
             project,
             pseudonymise=workspace.pseudonymise,
             full=full,
+            **lock_options(no_wait),
         )
     data = report.as_dict()
 
