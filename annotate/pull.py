@@ -175,25 +175,12 @@ def _apply(
             stored = _Stored(*row)
             existing[stored.ls_annotation_id] = stored
             by_task[stored.task_id].append(stored)
-    annotators = {row.ls_user_id: row for row in session.exec(select(Annotator))}
-    pseudonym_of = {row.id: row.pseudonym for row in annotators.values()}
+    mapped = [task for task in exported if task["id"] in tasks]
+    annotator_of, pseudonym_of = _annotators(session, mapped, pseudonymise, user)
     now = utcnow()
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     deletions: list[int] = []
-
-    def annotator_for(user_id: int) -> Annotator:
-        row = annotators.get(user_id)
-        if row is None:
-            email = user(user_id).get("email")
-            row = Annotator(
-                ls_user_id=user_id, email=email, pseudonym=pseudonymise(f"ls-user:{user_id}")
-            )
-            session.add(row)
-            session.flush()
-            annotators[user_id] = row
-            pseudonym_of[row.id] = row.pseudonym
-        return row
 
     seen_tasks = set()
     for task in exported:
@@ -206,21 +193,22 @@ def _apply(
         seen = set()
         for item in task.get("annotations") or []:
             seen.add(item["id"])
-            annotator = annotator_for(item.get("completed_by"))
+            annotator = annotator_of[item.get("completed_by")]
+            pseudonym = pseudonym_of[annotator]
             old = existing.get(item["id"])
             if old is not None and not _changed(old, item, task_pk):
-                report.count(annotator.pseudonym, "unchanged")
+                report.count(pseudonym, "unchanged")
                 continue
-            values = _values(taxonomy, item, text, task_pk, annotator.id, now)
+            values = _values(taxonomy, item, text, task_pk, annotator, now)
             if values["problems"]:
                 report.with_problems += 1
             if old is None:
                 inserts.append(values)
-                report.count(annotator.pseudonym, "skipped" if values["was_cancelled"] else "new")
+                report.count(pseudonym, "skipped" if values["was_cancelled"] else "new")
             else:
                 updates.append({"row_id": old.id, **values})
                 kind = "skipped" if values["was_cancelled"] and not old.was_cancelled else "updated"
-                report.count(annotator.pseudonym, kind)
+                report.count(pseudonym, kind)
         for old in by_task.get(task_pk, []):
             if old.ls_annotation_id not in seen and old.deleted_at is None:
                 deletions.append(old.id)
@@ -249,6 +237,50 @@ def _apply(
             update(table).where(table.c.id.in_(deletions)).values(deleted_at=now),
             execution_options={"synchronize_session": False},
         )
+
+
+def _annotators(
+    session,
+    exported: list[dict[str, Any]],
+    pseudonymise: Callable[[str], str],
+    user: Callable[[int], dict[str, Any]],
+) -> tuple[dict[int, int], dict[int, str]]:
+    """``{Label Studio user id: annotator pk}`` for everyone who annotated an exported task,
+    adding the people the store does not know yet, and ``{annotator pk: pseudonym}`` for all.
+
+    Another pull (of another project) may add the same person at the same moment: the insert
+    leaves an existing row alone and the rows are read back, instead of failing on the unique
+    user id.
+    """
+    wanted = {
+        item.get("completed_by") for task in exported for item in task.get("annotations") or []
+    }
+    rows = session.exec(select(Annotator.ls_user_id, Annotator.id, Annotator.pseudonym)).all()
+    known = {ls_user_id for ls_user_id, _, _ in rows}
+    missing = sorted(wanted - known)
+    if missing:
+        new = [
+            {
+                "ls_user_id": user_id,
+                "email": user(user_id).get("email"),
+                "pseudonym": pseudonymise(f"ls-user:{user_id}"),
+            }
+            for user_id in missing
+        ]
+        session.execute(_insert_new(session, Annotator.__table__), new)
+        rows = session.exec(select(Annotator.ls_user_id, Annotator.id, Annotator.pseudonym)).all()
+    annotator_of = {ls_user_id: pk for ls_user_id, pk, _ in rows}
+    pseudonym_of = {pk: pseudonym for _, pk, pseudonym in rows}
+    return annotator_of, pseudonym_of
+
+
+def _insert_new(session, table) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` in the store's dialect (both have it)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(table).on_conflict_do_nothing()
 
 
 def _tasks(session, project_id: int, ls_ids: list[int] | None) -> dict[int, tuple[int, str]]:
