@@ -12,6 +12,14 @@ newest change the previous pull saw (Label Studio's own clock, so no clock skew)
 just those. ``full=True`` rereads everything. A pull reads everything it needs from Label
 Studio first and then writes in one transaction: a failed pull leaves the store as it was.
 It holds the project's lock (:mod:`annotate.locks`), so two pulls of one project take turns.
+
+Deleting a task does not move any other task, so every pull also checks that the tasks it
+did not export are still there: the project's task count less the changed tasks must equal
+the store's tasks less the changed ones. Only when it does not (or when the last pull found
+tasks the store does not know) does the pull list every task id, which takes seconds on a big
+project. A task gone from Label Studio is marked deleted in the store (never pushed again,
+not counted) and its annotations with it. Tasks Label Studio has and the store does not are
+reported (``unknown_task_ids``); ``annotate push --reconcile`` repairs them.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, func, insert, update
 from sqlmodel import select
 
 from annotate.labelstudio import LabelStudioConnection, parse_time
@@ -39,6 +47,10 @@ KINDS = ("new", "updated", "deleted", "skipped", "unchanged")
 
 @dataclass
 class PullReport:
+    """What a pull changed. ``new`` … ``unchanged`` count annotations; ``deleted_tasks`` the
+    tasks it found gone from Label Studio; ``unknown_task_ids`` the tasks Label Studio has
+    and the store does not (their annotations are not pulled)."""
+
     project: str
     full: bool
     tasks: int = 0
@@ -48,14 +60,16 @@ class PullReport:
     skipped: int = 0
     unchanged: int = 0
     with_problems: int = 0
+    deleted_tasks: int = 0
     unknown_tasks: int = 0
+    unknown_task_ids: list[int] = field(default_factory=list)
     adjudications: int = 0
     by_annotator: dict[str, dict[str, int]] = field(default_factory=dict)
     watermark: str | None = None
 
     @property
     def changed(self) -> int:
-        return self.new + self.updated + self.deleted + self.skipped
+        return self.new + self.updated + self.deleted + self.skipped + self.deleted_tasks
 
     def count(self, annotator: str, kind: str) -> None:
         setattr(self, kind, getattr(self, kind) + 1)
@@ -87,25 +101,47 @@ def pull(
         project_id, ls_project_id = project.id, project.ls_project_id
         is_adjudication = project.kind == "adjudication"
         watermark = None if full else _aware(project.pull_watermark)
+        last = session.exec(
+            select(PullRun.counts)
+            .where(PullRun.project_id == project_id)
+            .order_by(PullRun.id.desc())
+            .limit(1)
+        ).first()
     full = full or watermark is None
     report = PullReport(project=project_name, full=full)
     started = utcnow()
     if full:
         say("exporting every task")
         exported = connection.export(ls_project_id)
+        present: set[int] | None = {task["id"] for task in exported}
+        moments = [parse_time(task.get("updated_at")) for task in exported]
     else:
-        changed = connection.task_ids(ls_project_id, updated_after=watermark)
+        # Counted before the changed tasks are listed: a task made in between is then listed
+        # but not counted, which errs towards listing every id, never towards missing one.
+        total = connection.count_tasks(ls_project_id)
+        changed = connection.list_tasks(
+            ls_project_id, ("id", "updated_at"), updated_after=watermark
+        )
         say(f"{len(changed)} tasks changed since the last pull")
-        exported = []
-        ids = [task_id for task_id, _, _ in changed]
+        ids = [task["id"] for task in changed]
+        # The changed tasks' listed times, not the exported ones: a task that changes again
+        # between the two requests is exported newer than listed, and the watermark must not
+        # pass over another task that changed in between.
+        moments = [parse_time(task.get("updated_at")) for task in changed]
         if len(ids) > 4 * EXPORT_CHUNK:
             # One export of everything beats many by id; unchanged tasks only get compared.
             exported = connection.export(ls_project_id)
+            present = {task["id"] for task in exported}
         else:
+            exported = []
             for start in range(0, len(ids), EXPORT_CHUNK):
                 exported += connection.export(ls_project_id, ids[start : start + EXPORT_CHUNK])
+            present = None
+            knew_them_all = (last or {}).get("unknown_tasks", 1) == 0
+            if not knew_them_all or total - len(ids) != _mapped_besides(store, project_id, ids):
+                say("listing every task to find the deleted ones")
+                present = {task["id"] for task in connection.list_tasks(ls_project_id, ("id",))}
     report.tasks = len(exported)
-    moments = [parse_time(task.get("updated_at")) for task in exported]
     newest = max((moment for moment in moments if moment is not None), default=None)
     new_watermark = max(filter(None, [newest, watermark]), default=None)
     report.watermark = new_watermark.isoformat() if new_watermark else None
@@ -118,12 +154,19 @@ def pull(
         return users.get(user_id, {})
 
     with store.transaction() as session:
-        _apply(session, project_id, taxonomy, exported, full, report, pseudonymise, user)
+        unknown = _apply(session, project_id, taxonomy, exported, full, report, pseudonymise, user)
+        if present is not None:
+            _forget_deleted(session, project_id, present, report)
+            unknown = present - _mapped(session, project_id)
+        report.unknown_task_ids = sorted(unknown)
+        report.unknown_tasks = len(unknown)
         if is_adjudication:
             from annotate.adjudication import record_decisions
 
             session.flush()
             report.adjudications = record_decisions(session, project_id)
+        counts = {kind: getattr(report, kind) for kind in KINDS}
+        counts.update(deleted_tasks=report.deleted_tasks, unknown_tasks=report.unknown_tasks)
         session.add(
             PullRun(
                 project_id=project_id,
@@ -132,7 +175,7 @@ def pull(
                 finished_at=utcnow(),
                 watermark=new_watermark,
                 tasks=report.tasks,
-                counts={kind: getattr(report, kind) for kind in KINDS},
+                counts=counts,
             )
         )
         row = session.get(Project, project_id)
@@ -140,6 +183,69 @@ def pull(
         row.pull_watermark = new_watermark
         session.add(row)
     return report
+
+
+def _mapped_besides(store: Store, project_id: int, ls_ids: list[int]) -> int:
+    """How many of the project's tasks the store has in Label Studio, besides ``ls_ids``."""
+    active = (
+        Task.project_id == project_id,
+        Task.ls_task_id.is_not(None),
+        Task.deleted_at.is_(None),
+    )
+    with store.session() as session:
+        count = session.exec(select(func.count()).select_from(Task).where(*active)).one()
+        for start in range(0, len(ls_ids), 5000):
+            chunk = ls_ids[start : start + 5000]
+            count -= session.exec(
+                select(func.count()).select_from(Task).where(*active, Task.ls_task_id.in_(chunk))
+            ).one()
+    return count
+
+
+def _mapped(session, project_id: int) -> set[int]:
+    """The Label Studio ids of the project's tasks the store knows (deleted ones too)."""
+    return set(
+        session.exec(
+            select(Task.ls_task_id).where(
+                Task.project_id == project_id, Task.ls_task_id.is_not(None)
+            )
+        )
+    )
+
+
+def _forget_deleted(session, project_id: int, present: set[int], report: PullReport) -> None:
+    """Mark the tasks gone from Label Studio deleted, and their annotations with them."""
+    rows = session.exec(
+        select(Task.id, Task.ls_task_id).where(
+            Task.project_id == project_id,
+            Task.ls_task_id.is_not(None),
+            Task.deleted_at.is_(None),
+        )
+    ).all()
+    gone = [task_pk for task_pk, ls_id in rows if ls_id not in present]
+    if not gone:
+        return
+    now = utcnow()
+    report.deleted_tasks = len(gone)
+    for start in range(0, len(gone), 5000):
+        chunk = gone[start : start + 5000]
+        annotations = session.exec(
+            select(Annotation.id, Annotator.pseudonym)
+            .join(Annotator, Annotator.id == Annotation.annotator_id)
+            .where(Annotation.task_id.in_(chunk), Annotation.deleted_at.is_(None))
+        ).all()
+        for _, pseudonym in annotations:
+            report.count(pseudonym, "deleted")
+        session.execute(
+            update(Annotation)
+            .where(Annotation.id.in_([annotation_id for annotation_id, _ in annotations]))
+            .values(deleted_at=now),
+            execution_options={"synchronize_session": False},
+        )
+        session.execute(
+            update(Task).where(Task.id.in_(chunk)).values(deleted_at=now),
+            execution_options={"synchronize_session": False},
+        )
 
 
 def _apply(
@@ -151,7 +257,8 @@ def _apply(
     report: PullReport,
     pseudonymise: Callable[[str], str],
     user: Callable[[int], dict[str, Any]],
-) -> None:
+) -> set[int]:
+    """Store the exported tasks' annotations; the exported tasks the store does not know."""
     ls_ids = [task["id"] for task in exported]
     tasks = _tasks(session, project_id, ls_ids if not full else None)
     _adopt_unmapped(session, project_id, exported, tasks)
@@ -182,14 +289,13 @@ def _apply(
     updates: list[dict[str, Any]] = []
     deletions: list[int] = []
 
-    seen_tasks = set()
+    unknown: set[int] = set()
     for task in exported:
         mapped_task = tasks.get(task["id"])
         if mapped_task is None:
-            report.unknown_tasks += 1
+            unknown.add(task["id"])
             continue
         task_pk, text = mapped_task
-        seen_tasks.add(task_pk)
         seen = set()
         for item in task.get("annotations") or []:
             seen.add(item["id"])
@@ -213,15 +319,6 @@ def _apply(
             if old.ls_annotation_id not in seen and old.deleted_at is None:
                 deletions.append(old.id)
                 report.count(pseudonym_of[old.annotator_id], "deleted")
-    if full:
-        # Tasks gone from Label Studio take their annotations with them.
-        for task_pk, annotations in by_task.items():
-            if task_pk in seen_tasks:
-                continue
-            for old in annotations:
-                if old.deleted_at is None:
-                    deletions.append(old.id)
-                    report.count(pseudonym_of[old.annotator_id], "deleted")
     table = Annotation.__table__
     if inserts:
         session.execute(insert(table), inserts)
@@ -237,6 +334,7 @@ def _apply(
             update(table).where(table.c.id.in_(deletions)).values(deleted_at=now),
             execution_options={"synchronize_session": False},
         )
+    return unknown
 
 
 def _annotators(

@@ -12,6 +12,7 @@ Usage:
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
@@ -254,8 +255,29 @@ def pull(
         ]
         if rows:
             table(None, ["annotator", "new", "updated", "deleted", "skipped", "unchanged"], rows)
+        if d["deleted_tasks"]:
+            say(
+                f"{_tasks(d['deleted_tasks'])} deleted in Label Studio: marked deleted in the "
+                "store, with their annotations."
+            )
+        if d["unknown_tasks"]:
+            ids = d["unknown_task_ids"]
+            shown = ", ".join(map(str, ids[:10])) + (
+                f" and {len(ids) - 10} more" if len(ids) > 10 else ""
+            )
+            verb = "is" if len(ids) == 1 else "are"
+            say(
+                f"{_tasks(len(ids))} in Label Studio {verb} not in the store, so their "
+                f"annotations are not pulled (Label Studio ids {shown})."
+            )
+            repair = f"annotate push {shlex.quote(d['project'])} --reconcile --dry-run"
+            say(f"To see the repair: {repair}")
 
     emit(data, as_json, render)
+
+
+def _tasks(count: int) -> str:
+    return f"{count} task" + ("" if count == 1 else "s")
 
 
 def status(ctx: typer.Context, project: ProjectArg, as_json: JsonOpt = False) -> None:
@@ -266,7 +288,17 @@ def status(ctx: typer.Context, project: ProjectArg, as_json: JsonOpt = False) ->
         say(f"Project {d['project']!r}; last pull {d['last_pull_at'] or 'never'}.")
         table(
             "batches",
-            ["batch", "strategy", "tasks", "pushed", "done", "skipped", "overlapping", "coverage"],
+            [
+                "batch",
+                "strategy",
+                "tasks",
+                "pushed",
+                "done",
+                "skipped",
+                "overlapping",
+                "coverage",
+                "deleted in LS",
+            ],
             [
                 [
                     b["batch"],
@@ -277,6 +309,7 @@ def status(ctx: typer.Context, project: ProjectArg, as_json: JsonOpt = False) ->
                     b["skipped"],
                     b["overlapping"],
                     b["overlap_coverage"],
+                    b["deleted"],
                 ]
                 for b in d["batches"]
             ],

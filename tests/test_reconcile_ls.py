@@ -1,0 +1,108 @@
+"""When Label Studio and the store disagree about a project's tasks (deleted in Label Studio,
+made there twice, made without the store knowing): pull notices, push --reconcile repairs.
+Against the real Label Studio, on SQLite and PostgreSQL."""
+
+import json
+
+from sqlmodel import select
+
+from annotate.batches import push, record_batch, task_data
+from annotate.consensus import project_consensus
+from annotate.pull import pull
+from annotate.status import project_status
+from annotate.store import Annotation, Post, Task
+from tests.cli import invoke
+from tests.loop_fixtures import annotate_as, labels
+
+
+def active_annotations(store) -> set[int]:
+    with store.session() as session:
+        return set(
+            session.exec(select(Annotation.ls_annotation_id).where(Annotation.deleted_at.is_(None)))
+        )
+
+
+def pushed(loop, count):
+    record_batch(
+        loop.store, loop.name, strategy="random", params={}, seed=1, post_pks=loop.post_pks(count)
+    )
+    push(loop.store, loop.connection, loop.name)
+    return [task_id for task_id, _ in loop.ls_tasks()]
+
+
+def test_incremental_pull_notices_tasks_deleted_in_label_studio(loop):
+    tasks = pushed(loop, 10)
+    users = loop.users(2)
+    made = {
+        task_id: [
+            annotate_as(loop.client, user, task_id, labels(["legitimate"])).id for user in users
+        ]
+        for task_id in tasks[:4]
+    }
+    pseudonymise = loop.workspace.pseudonymise
+    assert pull(loop.store, loop.connection, loop.name, pseudonymise=pseudonymise).new == 8
+    gone = tasks[:2]
+    for task_id in gone:
+        loop.client.tasks.delete(id=str(task_id))
+    # A task made in Label Studio behind the store's back keeps the task count the same.
+    (by_hand,) = loop.connection.import_tasks(
+        loop.ls_project_id, [{"text": "made by hand", "post_id": "x"}]
+    )
+
+    report = pull(loop.store, loop.connection, loop.name, pseudonymise=pseudonymise)
+
+    assert not report.full
+    assert report.deleted == 4
+    assert report.as_dict()["deleted_tasks"] == 2
+    assert report.unknown_tasks == 1
+    assert active_annotations(loop.store) == {i for task_id in tasks[2:4] for i in made[task_id]}
+    with loop.store.session() as session:
+        deleted = session.exec(select(Task.ls_task_id).where(Task.deleted_at.is_not(None))).all()
+    assert sorted(deleted) == gone
+    # Gone for good: never pushed again, not counted, not aggregated.
+    assert push(loop.store, loop.connection, loop.name).pushed == 0
+    assert loop.client.projects.get(loop.ls_project_id).task_number == 9
+    assert project_status(loop.store, loop.name).batches[0]["tasks"] == 8
+    with loop.store.session() as session:
+        gone_posts = set(session.exec(select(Task.post_pk).where(Task.ls_task_id.in_(gone))))
+    assert not gone_posts & set(project_consensus(loop.store, loop.name).items)
+    loop.client.tasks.delete(id=str(by_hand))
+    again = pull(loop.store, loop.connection, loop.name, pseudonymise=pseudonymise)
+    assert (again.changed, again.unknown_tasks) == (0, 0)
+
+    # Now that the store knows every task, a pull lists every task id only when the counts
+    # say one went missing.
+    listed_everything = []
+    real_list = loop.connection.list_tasks
+
+    def spy(project_id, include=("id", "updated_at"), **filters):
+        if not filters.get("updated_after"):
+            listed_everything.append(include)
+        return real_list(project_id, include, **filters)
+
+    loop.connection.list_tasks = spy
+    quiet = pull(loop.store, loop.connection, loop.name, pseudonymise=pseudonymise)
+    assert (quiet.changed, listed_everything) == (0, [])
+    loop.client.tasks.delete(id=str(tasks[9]))
+    last = pull(loop.store, loop.connection, loop.name, pseudonymise=pseudonymise)
+    assert (last.deleted_tasks, last.deleted, len(listed_everything)) == (1, 0, 1)
+
+
+def test_pull_shows_tasks_the_store_does_not_know_and_how_to_repair(loop):
+    tasks = pushed(loop, 5)
+    with loop.store.session() as session:
+        post = session.exec(
+            select(Post).join(Task, Task.post_pk == Post.id).where(Task.ls_task_id == tasks[0])
+        ).one()
+        session.expunge(post)
+    (twin,) = loop.connection.import_tasks(loop.ls_project_id, [task_data(post, None)])
+    (user,) = loop.users(1)
+    annotate_as(loop.client, user, twin, labels(["legitimate"]))
+
+    shown = invoke("pull", loop.name)
+
+    assert shown.exit_code == 0, shown.output
+    assert "1 task in Label Studio is not in the store" in shown.output
+    assert f"annotate push '{loop.name}' --reconcile --dry-run" in shown.output
+    data = json.loads(invoke("pull", loop.name, "--json").stdout)
+    assert data["unknown_tasks"] == 1 and data["unknown_task_ids"] == [twin]
