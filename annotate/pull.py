@@ -33,15 +33,16 @@ from typing import Any, NamedTuple
 from sqlalchemy import bindparam, func, insert, update
 from sqlmodel import select
 
-from annotate.labelstudio import LabelStudioConnection, parse_time
+from annotate.labelstudio import EXPORT_IDS, LabelStudioConnection, parse_time
 from annotate.locks import locks_projects
 from annotate.projects import get_project, stored_taxonomy
+from annotate.reconcile import task_key, write_adoptions
 from annotate.store import Annotation, Annotator, Post, Project, PullRun, Store, Task, Taxonomy
 from annotate.store.models import utcnow
 from annotate.taxonomy import Taxonomy as TaxonomySpec
 from annotate.taxonomy import check_rules, labels_from_result
 
-EXPORT_CHUNK = 500  # task ids per export request (they travel in the query string)
+EXPORT_CHUNK = EXPORT_IDS  # task ids per export request
 KINDS = ("new", "updated", "deleted", "skipped", "unchanged")
 
 
@@ -133,9 +134,7 @@ def pull(
             exported = connection.export(ls_project_id)
             present = {task["id"] for task in exported}
         else:
-            exported = []
-            for start in range(0, len(ids), EXPORT_CHUNK):
-                exported += connection.export(ls_project_id, ids[start : start + EXPORT_CHUNK])
+            exported = connection.export_by_id(ls_project_id, ids, EXPORT_CHUNK)
             present = None
             knew_them_all = (last or {}).get("unknown_tasks", 1) == 0
             if not knew_them_all or total - len(ids) != _mapped_besides(store, project_id, ids):
@@ -402,7 +401,7 @@ def _tasks(session, project_id: int, ls_ids: list[int] | None) -> dict[int, tupl
 
 def _adopt_unmapped(session, project_id, exported, tasks) -> None:
     """Tasks Label Studio has and the store does not (a push interrupted after Label Studio
-    made them): match them to the store's unmapped tasks by source and post id."""
+    made them): match them to the store's unmapped tasks by the post they show."""
     unmapped = [task for task in exported if task["id"] not in tasks]
     if not unmapped:
         return
@@ -412,12 +411,13 @@ def _adopt_unmapped(session, project_id, exported, tasks) -> None:
         .where(Task.project_id == project_id, Task.ls_task_id.is_(None))
     ).all()
     by_key = {(source, post_id): (task_pk, text) for task_pk, source, post_id, text in rows}
-    for task in unmapped:
-        data = task.get("data") or {}
-        match = by_key.get((data.get("source"), str(data.get("post_id"))))
+    adoptions = []
+    for task in sorted(unmapped, key=lambda task: task["id"]):
+        match = by_key.pop(task_key(task.get("data") or {}), None)
         if match is not None:
-            session.execute(update(Task).where(Task.id == match[0]).values(ls_task_id=task["id"]))
+            adoptions.append((match[0], task["id"]))
             tasks[task["id"]] = match
+    write_adoptions(session, adoptions)
 
 
 def _values(

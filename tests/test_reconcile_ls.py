@@ -106,3 +106,88 @@ def test_pull_shows_tasks_the_store_does_not_know_and_how_to_repair(loop):
     assert f"annotate push '{loop.name}' --reconcile --dry-run" in shown.output
     data = json.loads(invoke("pull", loop.name, "--json").stdout)
     assert data["unknown_tasks"] == 1 and data["unknown_task_ids"] == [twin]
+
+
+def test_push_reconcile_adopts_and_removes_duplicates_without_losing_annotations(loop):
+    """Five kinds of trouble, as two pushes at once or an interrupted push leave them."""
+    tasks = pushed(loop, 8)
+    with loop.store.session() as session:
+        rows = session.exec(
+            select(Task.ls_task_id, Post).join(Post, Post.id == Task.post_pk).order_by(Task.id)
+        ).all()
+        for _, post in rows:
+            session.expunge(post)
+    post_of = dict(rows)
+    (user, other) = loop.users(2)
+
+    def twin_of(task_id):
+        (twin,) = loop.connection.import_tasks(
+            loop.ls_project_id, [task_data(post_of[task_id], None)]
+        )
+        return twin
+
+    # 1. an annotated twin of an empty mapped task: adopt the twin, delete the mapped one
+    adopt_twin = twin_of(tasks[0])
+    moved = annotate_as(loop.client, user, adopt_twin, labels(["legitimate"])).id
+    # 2. an empty twin of an annotated mapped task: delete the twin
+    empty_twin = twin_of(tasks[1])
+    kept = annotate_as(loop.client, user, tasks[1], labels(["legitimate"])).id
+    # 3. both annotated: left for a person, reported
+    both_twin = twin_of(tasks[2])
+    annotate_as(loop.client, user, tasks[2], labels(["legitimate"]))
+    annotate_as(loop.client, other, both_twin, labels(["fabricated_rumour"], "low"))
+    # 4. both empty: keep the mapped one, delete the twin
+    spare_twin = twin_of(tasks[3])
+    # 5. a recorded task Label Studio made but the store never heard of (interrupted push)
+    record_batch(
+        loop.store,
+        loop.name,
+        strategy="random",
+        params={},
+        seed=2,
+        post_pks=loop.post_pks(1, offset=8),
+    )
+    with loop.store.session() as session:
+        late = session.exec(
+            select(Post).join(Task, Task.post_pk == Post.id).where(Task.ls_task_id.is_(None))
+        ).one()
+        session.expunge(late)
+    (orphan,) = loop.connection.import_tasks(loop.ls_project_id, [task_data(late, None)])
+    # and a task someone made by hand, which is none of the store's business
+    (foreign,) = loop.connection.import_tasks(
+        loop.ls_project_id, [{"text": "by hand", "post_id": "nope", "source": "elsewhere"}]
+    )
+    before = loop.ls_tasks()
+
+    dry = invoke("push", loop.name, "--reconcile", "--dry-run", "--json")
+
+    assert dry.exit_code == 0, dry.output
+    plan = json.loads(dry.stdout)["reconcile"]
+    assert plan["dry_run"] is True
+    assert sorted(plan["delete"]) == sorted([tasks[0], empty_twin, spare_twin])
+    assert {item["ls_task_id"] for item in plan["adopt"]} == {adopt_twin, orphan}
+    assert [sorted(item["ls_task_ids"]) for item in plan["conflicts"]] == [
+        sorted([tasks[2], both_twin])
+    ]
+    assert plan["unrelated"] == [foreign]
+    assert loop.ls_tasks() == before
+    human = invoke("push", loop.name, "--reconcile", "--dry-run")
+    assert "Would delete 3 empty duplicate tasks" in human.output
+
+    done = invoke("push", loop.name, "--reconcile", "--json")
+
+    assert done.exit_code == 0, done.output
+    on_server = {task_id for task_id, _ in loop.ls_tasks()}
+    assert on_server == {task_id for task_id, _ in before} - {tasks[0], empty_twin, spare_twin}
+    with loop.store.session() as session:
+        mapped = session.exec(
+            select(Task.ls_task_id).where(Task.deleted_at.is_(None), Task.ls_task_id.is_not(None))
+        ).all()
+    assert len(mapped) == len(set(mapped)) == 9
+    assert set(mapped) == on_server - {both_twin, foreign}
+    assert adopt_twin in mapped and orphan in mapped
+    report = pull(loop.store, loop.connection, loop.name, pseudonymise=loop.workspace.pseudonymise)
+    assert {moved, kept} <= active_annotations(loop.store)
+    assert report.unknown_tasks == 2  # the conflicting twin and the hand-made task
+    again = json.loads(invoke("push", loop.name, "--reconcile", "--json").stdout)["reconcile"]
+    assert again["delete"] == [] and again["adopt"] == [] and len(again["conflicts"]) == 1

@@ -180,36 +180,114 @@ def push(
     ctx: typer.Context,
     project: ProjectArg,
     send_account_ids: AccountIdsOpt = False,
+    reconcile: Annotated[
+        bool,
+        typer.Option(
+            "--reconcile",
+            help="First repair what Label Studio and the store disagree on (see 'pull'): adopt "
+            "Label Studio tasks of recorded posts, delete duplicate tasks of a post that hold "
+            "nothing; duplicates that both hold annotations are listed and left for a person.",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="List what would be adopted, deleted and pushed; change nothing."
+        ),
+    ] = False,
     no_wait: NoWaitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Import the project's recorded tasks that are not in Label Studio yet.
 
     Safe to rerun after an interruption: tasks Label Studio already has are matched by post
-    id first, so no post becomes two tasks. Waits while another command works on the
-    project (--no-wait: fail instead).
+    id first, so no post becomes two tasks. When 'pull' reports tasks in Label Studio the
+    store does not know (duplicates from an old double push, tasks made by hand), run it with
+    --reconcile --dry-run to see the repair, then with --reconcile. Waits while another
+    command works on the project (--no-wait: fail instead).
     """
     app_state = state(ctx)
-    report = pushing(
-        lambda progress: push_tasks(
+
+    def run(progress):
+        return push_tasks(
             app_state.store(),
             app_state.connection(),
             project,
             include_account_id=send_account_ids,
             progress=progress,
+            reconcile=reconcile,
+            dry_run=dry_run,
             **lock_options(no_wait),
         )
-    )
-    data = report.as_dict()
-    emit(
-        data,
-        as_json,
-        lambda d: say(
+
+    report = run(None) if dry_run else pushing(run)
+
+    def render(d: dict) -> None:
+        if d["reconcile"]:
+            _render_reconcile(d["reconcile"])
+        if d["dry_run"]:
+            say(
+                f"Would push at most {d['pending']} tasks to {d['project']!r}; nothing was changed."
+            )
+            return
+        say(
             f"Pushed {d['pushed']} tasks to {d['project']!r} in {d['chunks']} requests"
             + (f"; matched {d['reconciled']} already there" if d["reconciled"] else "")
             + "."
-        ),
-    )
+        )
+
+    emit(report.as_dict(), as_json, render)
+
+
+def _render_reconcile(r: dict) -> None:
+    would = r["dry_run"]
+    adopted = "Would adopt" if would else "Adopted"
+    deleted = "Would delete" if would else "Deleted"
+    say(f"{adopted} {_tasks(len(r['adopt']))} of Label Studio into the store.")
+    if r["delete"]:
+        count = len(r["delete"])
+        say(f"{deleted} {count} empty duplicate tasks in Label Studio: {_ids(r['delete'])}.")
+    if r["adopt"]:
+        table(
+            None,
+            ["source", "post id", "Label Studio task", "instead of"],
+            [
+                [a["source"], a["post_id"], _id(a["ls_task_id"]), _id(a["replaces"])]
+                for a in r["adopt"]
+            ],
+        )
+    if r["conflicts"]:
+        table(
+            "posts with several annotated tasks (left as they are)",
+            ["source", "post id", "kept", "Label Studio tasks (annotations and drafts)"],
+            [
+                [
+                    c["source"],
+                    c["post_id"],
+                    _id(c["kept"]),
+                    ", ".join(f"{ls_id} ({n})" for ls_id, n in c["annotations"].items()),
+                ]
+                for c in r["conflicts"]
+            ],
+        )
+        say(
+            "Keep one task of each such post in Label Studio (move or copy the answers you "
+            "want, delete the other), then run this again."
+        )
+    if r["unrelated"]:
+        say(
+            f"{_tasks(len(r['unrelated']))} in Label Studio show no post of this project and "
+            f"are left alone: {_ids(r['unrelated'])}."
+        )
+
+
+def _id(ls_id: int | None) -> str | None:
+    return None if ls_id is None else str(ls_id)  # no thousands separators in ids
+
+
+def _ids(ids: list[int], shown: int = 10) -> str:
+    more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+    return ", ".join(map(str, ids[:shown])) + more
 
 
 def pull(
@@ -256,19 +334,18 @@ def pull(
         if rows:
             table(None, ["annotator", "new", "updated", "deleted", "skipped", "unchanged"], rows)
         if d["deleted_tasks"]:
+            count = d["deleted_tasks"]
+            its = "its" if count == 1 else "their"
             say(
-                f"{_tasks(d['deleted_tasks'])} deleted in Label Studio: marked deleted in the "
-                "store, with their annotations."
+                f"{_tasks(count)} deleted in Label Studio: marked deleted in the store, with "
+                f"{its} annotations."
             )
         if d["unknown_tasks"]:
             ids = d["unknown_task_ids"]
-            shown = ", ".join(map(str, ids[:10])) + (
-                f" and {len(ids) - 10} more" if len(ids) > 10 else ""
-            )
-            verb = "is" if len(ids) == 1 else "are"
+            verb, its = ("is", "its") if len(ids) == 1 else ("are", "their")
             say(
-                f"{_tasks(len(ids))} in Label Studio {verb} not in the store, so their "
-                f"annotations are not pulled (Label Studio ids {shown})."
+                f"{_tasks(len(ids))} in Label Studio {verb} not in the store, so {its} "
+                f"annotations are not pulled (Label Studio ids {_ids(ids)})."
             )
             repair = f"annotate push {shlex.quote(d['project'])} --reconcile --dry-run"
             say(f"To see the repair: {repair}")
