@@ -1,12 +1,22 @@
 """Commands on one project at once, against the real Label Studio, on SQLite and PostgreSQL:
 nothing lost, nothing duplicated."""
 
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
 from sqlmodel import func, select
 
 from annotate.batches import push, record_batch
+from annotate.locks import project_lock
 from annotate.projects import create_project
 from annotate.pull import pull
-from annotate.store import Annotation, Annotator, Task
+from annotate.store import Annotation, Annotator, Post, Task
+from tests.cli import run
 from tests.loop_fixtures import Rendezvous, annotate_as, in_threads, labels
 
 
@@ -111,3 +121,99 @@ def test_pulls_of_two_projects_at_once_add_a_new_annotator_once(loop):
         stored = session.exec(select(func.count()).select_from(Annotation)).one()
     assert dict(annotators) == {user.id: 1}
     assert stored == 4
+
+
+class Command:
+    """``python -m annotate ARGS`` started now, its stderr read as it comes."""
+
+    def __init__(self, loop, *args):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "annotate", *args],
+            cwd=loop.folder,
+            env={**os.environ, **loop.env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.errors: list[str] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.process.stderr:
+            self.errors.append(line)
+
+    def waiting(self) -> bool:
+        return any(line.startswith("Waiting for project") for line in self.errors)
+
+    def finish(self) -> tuple[int, dict, list[str]]:
+        stdout, _ = self.process.communicate(timeout=300)
+        self.reader.join(30)
+        assert self.process.returncode == 0, "".join(self.errors)
+        return json.loads(stdout), [line for line in self.errors if "Waiting" in line]
+
+
+def at_once(loop, *args):
+    """Two ``annotate ARGS --json`` at once, both started while this test holds the project's
+    lock, so that both queue on it; their JSON outputs once both have finished."""
+    with project_lock(loop.store, loop.name, command="test"):
+        commands = [Command(loop, *args, "--json") for _ in range(2)]
+        deadline = time.monotonic() + 120
+        while not all(command.waiting() for command in commands):
+            assert time.monotonic() < deadline, [command.errors for command in commands]
+            assert all(command.process.poll() is None for command in commands), [
+                command.errors for command in commands
+            ]
+            time.sleep(0.1)
+    outputs = []
+    for command in commands:
+        output, waited = command.finish()
+        # Told once whom it waits for: this test (it then waits for the other, silently).
+        assert len(waited) == 1 and f"held by pid {os.getpid()} on host" in waited[0], waited
+        outputs.append(output)
+    return outputs
+
+
+def test_commands_at_once_in_real_processes_take_turns_and_no_wait_fails_clearly(loop):
+    samples = at_once(loop, "sample", loop.name, "--size", "40", "--seed", "3")
+    assert sorted(output["push"]["pushed"] for output in samples) == [40, 40]
+    picked = [{pick["pk"] for pick in output["picks"]} for output in samples]
+    assert len(picked[0] | picked[1]) == 80
+
+    with loop.store.session() as session:
+        unsent = session.exec(
+            select(Post.id).where(Post.id.not_in(select(Task.post_pk))).order_by(Post.id).limit(60)
+        ).all()
+    record_batch(loop.store, loop.name, strategy="random", params={}, seed=1, post_pks=unsent)
+    pushes = at_once(loop, "push", loop.name)
+    assert sorted(output["pushed"] for output in pushes) == [0, 60]
+
+    on_server = loop.ls_tasks()
+    assert len(on_server) == 140
+    assert len({(data["source"], data["post_id"]) for _, data in on_server}) == 140
+    with loop.store.session() as session:
+        stored = session.exec(select(Task.ls_task_id, Task.post_pk)).all()
+    assert len(stored) == 140 and len({post for _, post in stored}) == 140
+    assert sorted(ls_id for ls_id, _ in stored) == [task_id for task_id, _ in on_server]
+
+    users = loop.users(2)
+    made = [
+        annotate_as(loop.client, user, task_id, labels(["legitimate"])).id
+        for task_id, _ in on_server[:10]
+        for user in users
+    ]
+    pulls = at_once(loop, "pull", loop.name)
+    assert sorted(output["new"] for output in pulls) == [0, 20]
+    with loop.store.session() as session:
+        pulled = session.exec(select(Annotation.ls_annotation_id)).all()
+    assert sorted(pulled) == sorted(made)
+
+    with project_lock(loop.store, loop.name, command="test"):
+        refused = run("push", loop.name, "--no-wait", cwd=loop.folder, env=loop.env)
+    assert refused.returncode == 1
+    (sentence,) = refused.stderr.splitlines()
+    assert sentence.startswith(
+        f"Error: Project {loop.name!r} is locked by pid {os.getpid()} on host "
+        f"{socket.gethostname()} since "
+    )
+    assert "(test)" in sentence
