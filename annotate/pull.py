@@ -15,8 +15,8 @@ It holds the project's lock (:mod:`annotate.locks`), so two pulls of one project
 
 Deleting a task does not move any other task, so every pull also checks that the tasks it
 did not export are still there: the project's task count less the changed tasks must equal
-the store's tasks less the changed ones. Only when it does not (or when the last pull found
-tasks the store does not know) does the pull list every task id, which takes seconds on a big
+the store's tasks, and those the last pull found only in Label Studio, less the changed ones.
+Only when it does not does the pull list every task id, which takes seconds on a big
 project. A task gone from Label Studio is marked deleted in the store (never pushed again,
 not counted) and its annotations with it. Tasks Label Studio has and the store does not are
 reported (``unknown_task_ids``); ``annotate push --reconcile`` repairs them.
@@ -110,6 +110,7 @@ def pull(
         ).first()
     full = full or watermark is None
     report = PullReport(project=project_name, full=full)
+    old_unknown: set[int] | None = None  # unchanged tasks the last pull found only there
     started = utcnow()
     if full:
         say("exporting every task")
@@ -136,8 +137,11 @@ def pull(
         else:
             exported = connection.export_by_id(ls_project_id, ids, EXPORT_CHUNK)
             present = None
-            knew_them_all = (last or {}).get("unknown_tasks", 1) == 0
-            if not knew_them_all or total - len(ids) != _mapped_besides(store, project_id, ids):
+            old_unknown = _unknown_before(last)
+            if old_unknown is not None:
+                old_unknown -= set(ids)
+                expected = len(old_unknown) + _mapped_besides(store, project_id, ids)
+            if old_unknown is None or total - len(ids) != expected:
                 say("listing every task to find the deleted ones")
                 present = {task["id"] for task in connection.list_tasks(ls_project_id, ("id",))}
     report.tasks = len(exported)
@@ -157,6 +161,8 @@ def pull(
         if present is not None:
             _forget_deleted(session, project_id, present, report)
             unknown = present - _mapped(session, project_id)
+        elif old_unknown:
+            unknown = (unknown | old_unknown) - _mapped(session, project_id)
         report.unknown_task_ids = sorted(unknown)
         report.unknown_tasks = len(unknown)
         if is_adjudication:
@@ -165,7 +171,11 @@ def pull(
             session.flush()
             report.adjudications = record_decisions(session, project_id)
         counts = {kind: getattr(report, kind) for kind in KINDS}
-        counts.update(deleted_tasks=report.deleted_tasks, unknown_tasks=report.unknown_tasks)
+        counts.update(
+            deleted_tasks=report.deleted_tasks,
+            unknown_tasks=report.unknown_tasks,
+            unknown_task_ids=report.unknown_task_ids,
+        )
         session.add(
             PullRun(
                 project_id=project_id,
@@ -182,6 +192,14 @@ def pull(
         row.pull_watermark = new_watermark
         session.add(row)
     return report
+
+
+def _unknown_before(counts: dict[str, Any] | None) -> set[int] | None:
+    """The tasks the last pull found in Label Studio and not in the store (None: unknown)."""
+    counts = counts or {}
+    if "unknown_task_ids" in counts:
+        return set(counts["unknown_task_ids"])
+    return set() if counts.get("unknown_tasks") == 0 else None
 
 
 def _mapped_besides(store: Store, project_id: int, ls_ids: list[int]) -> int:

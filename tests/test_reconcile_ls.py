@@ -44,34 +44,31 @@ def test_incremental_pull_notices_tasks_deleted_in_label_studio(loop):
     gone = tasks[:2]
     for task_id in gone:
         loop.client.tasks.delete(id=str(task_id))
-    # A task made in Label Studio behind the store's back keeps the task count the same.
-    (by_hand,) = loop.connection.import_tasks(
-        loop.ls_project_id, [{"text": "made by hand", "post_id": "x"}]
+    # Two tasks made by hand in Label Studio meanwhile: the task count alone tells nothing.
+    by_hand = loop.connection.import_tasks(
+        loop.ls_project_id, [{"text": "by hand", "post_id": f"x{n}"} for n in range(2)]
     )
+    assert loop.client.projects.get(loop.ls_project_id).task_number == 10
 
     report = pull(loop.store, loop.connection, loop.name, pseudonymise=pseudonymise)
 
     assert not report.full
     assert report.deleted == 4
     assert report.as_dict()["deleted_tasks"] == 2
-    assert report.unknown_tasks == 1
+    assert report.unknown_task_ids == sorted(by_hand)
     assert active_annotations(loop.store) == {i for task_id in tasks[2:4] for i in made[task_id]}
     with loop.store.session() as session:
         deleted = session.exec(select(Task.ls_task_id).where(Task.deleted_at.is_not(None))).all()
     assert sorted(deleted) == gone
     # Gone for good: never pushed again, not counted, not aggregated.
     assert push(loop.store, loop.connection, loop.name).pushed == 0
-    assert loop.client.projects.get(loop.ls_project_id).task_number == 9
+    assert loop.client.projects.get(loop.ls_project_id).task_number == 10
     assert project_status(loop.store, loop.name).batches[0]["tasks"] == 8
     with loop.store.session() as session:
         gone_posts = set(session.exec(select(Task.post_pk).where(Task.ls_task_id.in_(gone))))
     assert not gone_posts & set(project_consensus(loop.store, loop.name).items)
-    loop.client.tasks.delete(id=str(by_hand))
-    again = pull(loop.store, loop.connection, loop.name, pseudonymise=pseudonymise)
-    assert (again.changed, again.unknown_tasks) == (0, 0)
-
-    # Now that the store knows every task, a pull lists every task id only when the counts
-    # say one went missing.
+    # The store now knows every task, or knows it does not: a pull lists every task id only
+    # when the counts say one went missing.
     listed_everything = []
     real_list = loop.connection.list_tasks
 
@@ -81,11 +78,19 @@ def test_incremental_pull_notices_tasks_deleted_in_label_studio(loop):
         return real_list(project_id, include, **filters)
 
     loop.connection.list_tasks = spy
-    quiet = pull(loop.store, loop.connection, loop.name, pseudonymise=pseudonymise)
-    assert (quiet.changed, listed_everything) == (0, [])
+
+    def quiet_pull():
+        return pull(loop.store, loop.connection, loop.name, pseudonymise=pseudonymise)
+
+    quiet = quiet_pull()
+    assert (quiet.changed, quiet.unknown_task_ids, listed_everything) == (0, sorted(by_hand), [])
+    loop.connection.delete_tasks(loop.ls_project_id, by_hand)
+    gone_by_hand = quiet_pull()
+    assert (gone_by_hand.changed, gone_by_hand.unknown_tasks, len(listed_everything)) == (0, 0, 1)
+    assert quiet_pull().changed == 0 and len(listed_everything) == 1
     loop.client.tasks.delete(id=str(tasks[9]))
-    last = pull(loop.store, loop.connection, loop.name, pseudonymise=pseudonymise)
-    assert (last.deleted_tasks, last.deleted, len(listed_everything)) == (1, 0, 1)
+    last = quiet_pull()
+    assert (last.deleted_tasks, last.deleted, len(listed_everything)) == (1, 0, 2)
 
 
 def test_pull_shows_tasks_the_store_does_not_know_and_how_to_repair(loop):
