@@ -13,6 +13,7 @@ pseudonyms (as text above the post and as predictions the expert can switch betw
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -24,6 +25,7 @@ from annotate.batches import task_data
 from annotate.consensus import Consensus, ItemConsensus, adjudication_project, project_consensus
 from annotate.errors import InputError
 from annotate.labelstudio import LabelStudioConnection
+from annotate.locks import locks_projects
 from annotate.projects import get_project, make_project, project_settings, stored_taxonomy
 from annotate.store import Adjudication, Annotation, Post, Project, Store, Task, Taxonomy
 from annotate.store.models import utcnow
@@ -84,6 +86,7 @@ def select_uncertain(
     return chosen
 
 
+@locks_projects("project_name", command="adjudicate")
 def adjudicate(
     store: Store,
     connection: LabelStudioConnection,
@@ -92,8 +95,11 @@ def adjudicate(
     max_posterior: float = 0.8,
     severity_gap: int = 2,
     method: str = "dawid-skene",
+    wait: bool = True,
+    on_wait: Callable[[str], None] | None = None,
 ) -> AdjudicationReport:
-    """Send the project's uncertain posts to its adjudication project."""
+    """Send the project's uncertain posts to its adjudication project, holding the project's
+    lock (``wait``, ``on_wait``: see :mod:`annotate.locks`)."""
     consensus = project_consensus(store, project_name, method=method)
     chosen = select_uncertain(consensus, max_posterior=max_posterior, severity_gap=severity_gap)
     reasons = {item.post_pk: found for item, found in chosen}

@@ -20,6 +20,7 @@ When the fingerprint no longer matches the store, the run is stale and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -28,6 +29,7 @@ from sqlmodel import select
 
 from annotate.consensus import Method, project_consensus
 from annotate.errors import AnnotateError, InputError
+from annotate.locks import locks_projects
 from annotate.projects import get_project
 from annotate.store import (
     Adjudication,
@@ -106,11 +108,18 @@ def _plain(value: Any) -> Any:
     return value
 
 
+@locks_projects("project_name", command="aggregate")
 def aggregate_project(
-    store: Store, project_name: str, *, method: Method = "dawid-skene"
+    store: Store,
+    project_name: str,
+    *,
+    method: Method = "dawid-skene",
+    wait: bool = True,
+    on_wait: Callable[[str], None] | None = None,
 ) -> AggregationReport:
     """Aggregate a project and replace its stored aggregates for ``method`` (one transaction:
-    a failed run leaves the previous aggregates in place)."""
+    a failed run leaves the previous aggregates in place), holding the project's lock
+    (``wait``, ``on_wait``: see :mod:`annotate.locks`)."""
     from annotate.splits import near_duplicate_groups
 
     if method not in METHODS:

@@ -5,21 +5,27 @@ a Label Studio id). Pushing then imports the tasks that have no Label Studio id 
 and writes each chunk's ids back as soon as Label Studio returns them. If a push is
 interrupted, rerunning it first reconciles with the tasks already in the project (by source
 and post id) and then imports only what is missing, so a post never becomes two tasks.
+
+Sampling and pushing hold the project's lock (:mod:`annotate.locks`): two runs on one project
+at once take turns instead of both importing the same tasks.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, func, update
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, select
 
 from annotate.errors import AnnotateError
 from annotate.labelstudio import LabelStudioConnection
+from annotate.locks import locks_projects, project_lock
+from annotate.reconcile import ReconcileReport, adopt_interrupted, reconcile_tasks
 from annotate.sampling import (
     Lexicon,
     SamplingParams,
@@ -44,13 +50,23 @@ TASK_FIELDS = ("text", "platform", "created_at", "account", "post_id", "source",
 
 @dataclass
 class PushReport:
+    """``reconciled``: tasks an interrupted push left in Label Studio, adopted first;
+    ``reconcile``: what ``reconcile=True`` did (see :mod:`annotate.reconcile`); ``pending``:
+    in a dry run, at most how many tasks a push would import."""
+
     project: str
     pushed: int = 0
     reconciled: int = 0
     chunks: int = 0
+    dry_run: bool = False
+    pending: int = 0
+    reconcile: ReconcileReport | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            **asdict(self),
+            "reconcile": self.reconcile.as_dict() if self.reconcile else None,
+        }
 
 
 @dataclass
@@ -160,6 +176,9 @@ class SampleResult:
     dry_run: bool
     selection: dict[str, Any]
     batch: RecordedBatch | None = None
+    #: Tasks an earlier, interrupted run left unpushed, pushed first (by :func:`sample`).
+    earlier_push: PushReport | None = None
+    push: PushReport | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -167,6 +186,8 @@ class SampleResult:
             "dry_run": self.dry_run,
             "batch": self.batch.as_dict() if self.batch else None,
             **self.selection,
+            "earlier_push": self.earlier_push.as_dict() if self.earlier_push else None,
+            "push": self.push.as_dict() if self.push else None,
         }
 
 
@@ -178,13 +199,33 @@ def sample_batch(
     lexicon: Lexicon | None = None,
     gold_file: Path | None = None,
     dry_run: bool = False,
+    wait: bool = True,
+    on_wait: Callable[[str], None] | None = None,
 ) -> SampleResult:
     """Choose the next batch for a project (see :mod:`annotate.sampling`) and record it.
 
     Posts already sent to the project are never candidates. Gold posts from ``gold_file``
     (known answers, checked against the project's taxonomy) are mixed in at
-    ``params.gold_rate`` and recorded as gold; nothing in the task says so.
+    ``params.gold_rate`` and recorded as gold; nothing in the task says so. Holds the
+    project's lock unless it is a dry run (``wait``, ``on_wait``: see :mod:`annotate.locks`).
     """
+    lock = (
+        contextlib.nullcontext()
+        if dry_run
+        else project_lock(store, project_name, command="sample", wait=wait, on_wait=on_wait)
+    )
+    with lock:
+        return _sample_batch(store, project_name, params, lexicon, gold_file, dry_run)
+
+
+def _sample_batch(
+    store: Store,
+    project_name: str,
+    params: SamplingParams,
+    lexicon: Lexicon | None,
+    gold_file: Path | None,
+    dry_run: bool,
+) -> SampleResult:
     from annotate.projects import stored_taxonomy
     from annotate.store import Taxonomy
 
@@ -222,6 +263,36 @@ def sample_batch(
     return result
 
 
+def sample(
+    store: Store,
+    connection: LabelStudioConnection,
+    project_name: str,
+    params: SamplingParams,
+    *,
+    lexicon: Lexicon | None = None,
+    gold_file: Path | None = None,
+    dry_run: bool = False,
+    include_account_id: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    wait: bool = True,
+    on_wait: Callable[[str], None] | None = None,
+) -> SampleResult:
+    """What ``annotate sample`` does: push the tasks an interrupted run left unpushed, choose
+    and record the next batch, and push it, holding the project's lock throughout (a dry run
+    only chooses, and takes no lock)."""
+    if dry_run:
+        return sample_batch(
+            store, project_name, params, lexicon=lexicon, dry_run=True, gold_file=gold_file
+        )
+    with project_lock(store, project_name, command="sample", wait=wait, on_wait=on_wait):
+        pushing = {"include_account_id": include_account_id, "progress": progress}
+        earlier = push(store, connection, project_name, **pushing)
+        result = sample_batch(store, project_name, params, lexicon=lexicon, gold_file=gold_file)
+        result.earlier_push = earlier
+        result.push = push(store, connection, project_name, **pushing)
+        return result
+
+
 def task_data(
     post: Post | _PostForTask, batch_id: int | None, include_account_id: bool = False
 ) -> dict:
@@ -249,6 +320,7 @@ def task_data(
     return data
 
 
+@locks_projects("project_name", command="push")
 def push(
     store: Store,
     connection: LabelStudioConnection,
@@ -257,25 +329,33 @@ def push(
     chunk_size: int = CHUNK_SIZE,
     include_account_id: bool = False,
     progress: Callable[[int, int], None] | None = None,
+    reconcile: bool = False,
+    dry_run: bool = False,
+    wait: bool = True,
+    on_wait: Callable[[str], None] | None = None,
 ) -> PushReport:
-    """Import the project's tasks that have no Label Studio id yet, chunk by chunk."""
-    report = PushReport(project=project_name)
+    """Import the project's tasks that have no Label Studio id yet, chunk by chunk, holding
+    the project's lock (``wait``, ``on_wait``: see :mod:`annotate.locks`).
+
+    ``reconcile``: first make the project's tasks in Label Studio and in the store one to
+    one (:func:`annotate.reconcile.reconcile_tasks`). ``dry_run``: change nothing, report.
+    """
+    report = PushReport(project=project_name, dry_run=dry_run)
+    if reconcile:
+        report.reconcile = reconcile_tasks(store, connection, project_name, dry_run=dry_run)
     with store.session() as session:
         project = project_by_name(session, project_name)
         project_id, ls_project_id = project.id, project.ls_project_id
         pending = _pending(session, project_id)
-        mapped = session.exec(
-            select(func.count())
-            .select_from(Task)
-            .where(Task.project_id == project_id, Task.ls_task_id.is_not(None))
-        ).one()
+    if dry_run:
+        report.pending = report.reconcile.unpushed if report.reconcile else len(pending)
+        return report
     if not pending:
         return report
-    server = connection.get_project(ls_project_id)
-    if int(server.get("task_number") or 0) > mapped:
-        # Label Studio has tasks the store does not know: an earlier push was interrupted
-        # after Label Studio made them. Match them by (source, post_id) before importing.
-        report.reconciled = _reconcile(store, connection, project_id, ls_project_id)
+    # Tasks an earlier push made in Label Studio before it was interrupted, before the store
+    # heard their ids: matched by post, so that no post becomes two tasks.
+    report.reconciled = adopt_interrupted(store, connection, project_id, ls_project_id)
+    if report.reconciled:
         with store.session() as session:
             pending = _pending(session, project_id)
     total = len(pending)
@@ -338,38 +418,3 @@ def _pending(session: Session, project_id: int) -> list[tuple[int, int | None, _
         .order_by(Task.id)
     ).all()
     return [(task_pk, batch_id, _PostForTask(*post)) for task_pk, batch_id, *post in rows]
-
-
-def _reconcile(
-    store: Store, connection: LabelStudioConnection, project_id: int, ls_project_id: int
-) -> int:
-    on_server = {
-        (data.get("source"), str(data.get("post_id"))): ls_id
-        for ls_id, _, data in connection.task_ids(ls_project_id)
-        if data.get("post_id") is not None
-    }
-    matched = 0
-    with store.transaction() as session:
-        known = set(
-            session.exec(
-                select(Task.ls_task_id).where(
-                    Task.project_id == project_id, Task.ls_task_id.is_not(None)
-                )
-            )
-        )
-        rows = session.exec(
-            select(Task.id, Post.source, Post.post_id)
-            .join(Post, Post.id == Task.post_pk)
-            .where(Task.project_id == project_id, Task.ls_task_id.is_(None))
-        ).all()
-        now = utcnow()
-        for task_id, source, post_id in rows:
-            ls_task_id = on_server.get((source, post_id))
-            if ls_task_id is not None and ls_task_id not in known:
-                session.execute(
-                    update(Task)
-                    .where(Task.id == task_id)
-                    .values(ls_task_id=ls_task_id, pushed_at=now)
-                )
-                matched += 1
-    return matched

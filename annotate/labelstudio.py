@@ -28,6 +28,7 @@ from annotate.errors import AnnotateError, ConfigError
 T = TypeVar("T")
 
 TITLE_LENGTH = (3, 50)  # Label Studio refuses project titles outside this range
+EXPORT_IDS = 500  # task ids per export request (they travel in the query string)
 
 
 class LabelStudioError(AnnotateError):
@@ -207,51 +208,85 @@ class LabelStudioConnection:
             )
         return ids
 
-    def task_ids(
-        self, project_id: int, updated_after: datetime | None = None, page_size: int = 5000
-    ) -> list[tuple[int, datetime, dict[str, Any]]]:
-        """``(id, updated_at, data)`` of the project's tasks, optionally only those changed
-        after a moment (Label Studio's data-manager filter on ``updated_at``)."""
-        params: dict[str, Any] = {
-            "project": project_id,
-            "fields": "all" if updated_after is None else "task_only",
-            "page_size": page_size,
-            "include": "id,updated_at,data",
-        }
+    def list_tasks(
+        self,
+        project_id: int,
+        include: tuple[str, ...] = ("id", "updated_at"),
+        *,
+        updated_after: datetime | None = None,
+        id_above: int | None = None,
+        page_size: int = 10_000,
+    ) -> list[dict[str, Any]]:
+        """The project's tasks with only the ``include`` fields (fewer fields, faster answer),
+        optionally only those changed after a moment or with an id above a number (Label
+        Studio's data-manager filters)."""
+        filters = []
         if updated_after is not None:
             value = updated_after.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-            params["query"] = json.dumps(
-                {
-                    "filters": {
-                        "conjunction": "and",
-                        "items": [
-                            {
-                                "filter": "filter:tasks:updated_at",
-                                "operator": "greater",
-                                "type": "Datetime",
-                                "value": value,
-                            }
-                        ],
-                    }
-                }
-            )
-        found: list[tuple[int, datetime, dict[str, Any]]] = []
+            filters.append(("updated_at", "Datetime", value))
+        if id_above is not None:
+            filters.append(("id", "Number", id_above))
+        params: dict[str, Any] = {
+            "project": project_id,
+            "fields": "task_only",
+            "include": ",".join(include),
+            "page_size": page_size,
+        }
+        if filters:
+            items = [
+                {"filter": f"filter:tasks:{name}", "operator": "greater", "type": kind, "value": at}
+                for name, kind, at in filters
+            ]
+            params["query"] = json.dumps({"filters": {"conjunction": "and", "items": items}})
+        found: list[dict[str, Any]] = []
         page = 1
         while True:
-            response = self._request(
+            body = self._request(
                 f"list the tasks of project {project_id}",
                 "GET",
                 "api/tasks",
                 params={**params, "page": page},
-            )
-            body = response.json()
+            ).json()
             tasks = body.get("tasks", [])
-            for task in tasks:
-                found.append((task["id"], parse_time(task["updated_at"]), task.get("data") or {}))
+            found += tasks
             # Label Studio answers 404 for a page past the end, so stop at its total.
             if not tasks or len(found) >= int(body.get("total", len(found))):
                 return found
             page += 1
+
+    def task_ids(
+        self, project_id: int, updated_after: datetime | None = None
+    ) -> list[tuple[int, datetime, dict[str, Any]]]:
+        """``(id, updated_at, data)`` of the project's tasks, optionally only those changed
+        after a moment."""
+        tasks = self.list_tasks(
+            project_id, ("id", "updated_at", "data"), updated_after=updated_after
+        )
+        return [
+            (task["id"], parse_time(task["updated_at"]), task.get("data") or {}) for task in tasks
+        ]
+
+    def count_tasks(self, project_id: int) -> int:
+        """How many tasks the project has (one cheap request)."""
+        body = self._request(
+            f"count the tasks of project {project_id}",
+            "GET",
+            "api/tasks",
+            params={"project": project_id, "fields": "task_only", "include": "id", "page_size": 1},
+        ).json()
+        return int(body["total"])
+
+    def delete_tasks(self, project_id: int, task_ids: list[int]) -> None:
+        """Delete tasks (and whatever they hold) from a project, in one request."""
+        if not task_ids:
+            return
+        self._request(
+            f"delete {len(task_ids)} tasks of project {project_id}",
+            "POST",
+            "api/dm/actions",
+            params={"id": "delete_tasks", "project": project_id},
+            json={"selectedItems": {"all": False, "included": list(task_ids)}},
+        )
 
     def export(self, project_id: int, task_ids: list[int] | None = None) -> list[dict[str, Any]]:
         """Tasks with their annotations through the JSON export endpoint (much faster than
@@ -267,6 +302,16 @@ class LabelStudioConnection:
             request_options={"timeout_in_seconds": 900},
         )
         return response.json()
+
+    def export_by_id(
+        self, project_id: int, task_ids: list[int], per_request: int = EXPORT_IDS
+    ) -> list[dict[str, Any]]:
+        """:meth:`export` of these tasks, ``per_request`` ids at a time (they travel in the
+        query string); tasks no longer there are left out."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(task_ids), per_request):
+            found += self.export(project_id, task_ids[start : start + per_request])
+        return found
 
 
 def connect(settings: Settings, retry: Retry | None = None) -> LabelStudioConnection:

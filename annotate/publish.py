@@ -33,6 +33,7 @@ from annotate import __version__
 from annotate.aggregates import METHODS, ensure_aggregated
 from annotate.config import Settings, Workspace, hide_passwords, mask_url
 from annotate.errors import AnnotateError, InputError
+from annotate.locks import locks_projects
 from annotate.projects import stored_taxonomy
 from annotate.registry import (
     MANIFEST,
@@ -85,6 +86,7 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
+@locks_projects("projects", command="publish")
 @_no_gc()
 def publish(
     store: Store,
@@ -103,6 +105,8 @@ def publish(
     dry_run: bool = False,
     on_stale: Callable[[str], None] | None = None,
     progress: Callable[[str, int, int | None], None] | None = None,
+    wait: bool = True,
+    on_wait: Callable[[str], None] | None = None,
 ) -> PublishReport:
     """Build and write one dataset version (see the module docstring).
 
@@ -112,7 +116,8 @@ def publish(
     (ids, accounts, labels, near-duplicate groups) and spills the rows, as Arrow, to a file
     in the staging folder; once the splits are chosen, the spilled rows are copied into the
     Parquet file of their split. Memory holds a chunk of rows, not the texts of the version.
-    ``progress(stage, done, total)`` hears how far it got.
+    ``progress(stage, done, total)`` hears how far it got. Holds the lock of every project
+    it reads (``wait``, ``on_wait``: see :mod:`annotate.locks`).
     """
     from annotate.splits import leak_free_splits
 

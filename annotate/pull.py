@@ -11,6 +11,15 @@ annotations is created, updated or deleted, so a pull asks only for the tasks ch
 newest change the previous pull saw (Label Studio's own clock, so no clock skew), and exports
 just those. ``full=True`` rereads everything. A pull reads everything it needs from Label
 Studio first and then writes in one transaction: a failed pull leaves the store as it was.
+It holds the project's lock (:mod:`annotate.locks`), so two pulls of one project take turns.
+
+Deleting a task does not move any other task, so every pull also checks that the tasks it
+did not export are still there: the project's task count less the changed tasks must equal
+the store's tasks, and those the last pull found only in Label Studio, less the changed ones.
+Only when it does not does the pull list every task id, which takes seconds on a big
+project. A task gone from Label Studio is marked deleted in the store (never pushed again,
+not counted) and its annotations with it. Tasks Label Studio has and the store does not are
+reported (``unknown_task_ids``); ``annotate push --reconcile`` repairs them.
 """
 
 from __future__ import annotations
@@ -21,22 +30,28 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, func, insert, update
 from sqlmodel import select
 
-from annotate.labelstudio import LabelStudioConnection, parse_time
+from annotate.labelstudio import EXPORT_IDS, LabelStudioConnection, parse_time
+from annotate.locks import locks_projects
 from annotate.projects import get_project, stored_taxonomy
+from annotate.reconcile import task_key, write_adoptions
 from annotate.store import Annotation, Annotator, Post, Project, PullRun, Store, Task, Taxonomy
 from annotate.store.models import utcnow
 from annotate.taxonomy import Taxonomy as TaxonomySpec
 from annotate.taxonomy import check_rules, labels_from_result
 
-EXPORT_CHUNK = 500  # task ids per export request (they travel in the query string)
+EXPORT_CHUNK = EXPORT_IDS  # task ids per export request
 KINDS = ("new", "updated", "deleted", "skipped", "unchanged")
 
 
 @dataclass
 class PullReport:
+    """What a pull changed. ``new`` … ``unchanged`` count annotations; ``deleted_tasks`` the
+    tasks it found gone from Label Studio; ``unknown_task_ids`` the tasks Label Studio has
+    and the store does not (their annotations are not pulled)."""
+
     project: str
     full: bool
     tasks: int = 0
@@ -46,14 +61,16 @@ class PullReport:
     skipped: int = 0
     unchanged: int = 0
     with_problems: int = 0
+    deleted_tasks: int = 0
     unknown_tasks: int = 0
+    unknown_task_ids: list[int] = field(default_factory=list)
     adjudications: int = 0
     by_annotator: dict[str, dict[str, int]] = field(default_factory=dict)
     watermark: str | None = None
 
     @property
     def changed(self) -> int:
-        return self.new + self.updated + self.deleted + self.skipped
+        return self.new + self.updated + self.deleted + self.skipped + self.deleted_tasks
 
     def count(self, annotator: str, kind: str) -> None:
         setattr(self, kind, getattr(self, kind) + 1)
@@ -64,6 +81,7 @@ class PullReport:
         return {**asdict(self), "changed": self.changed}
 
 
+@locks_projects("project_name", command="pull")
 def pull(
     store: Store,
     connection: LabelStudioConnection,
@@ -72,8 +90,11 @@ def pull(
     pseudonymise: Callable[[str], str],
     full: bool = False,
     progress: Callable[[str], None] | None = None,
+    wait: bool = True,
+    on_wait: Callable[[str], None] | None = None,
 ) -> PullReport:
-    """Bring the store's annotations of a project up to date with Label Studio."""
+    """Bring the store's annotations of a project up to date with Label Studio, holding the
+    project's lock (``wait``, ``on_wait``: see :mod:`annotate.locks`)."""
     say = progress or (lambda message: None)
     with store.session() as session:
         project = get_project(session, project_name)
@@ -81,25 +102,49 @@ def pull(
         project_id, ls_project_id = project.id, project.ls_project_id
         is_adjudication = project.kind == "adjudication"
         watermark = None if full else _aware(project.pull_watermark)
+        last = session.exec(
+            select(PullRun.counts)
+            .where(PullRun.project_id == project_id)
+            .order_by(PullRun.id.desc())
+            .limit(1)
+        ).first()
     full = full or watermark is None
     report = PullReport(project=project_name, full=full)
+    old_unknown: set[int] | None = None  # unchanged tasks the last pull found only there
     started = utcnow()
     if full:
         say("exporting every task")
         exported = connection.export(ls_project_id)
+        present: set[int] | None = {task["id"] for task in exported}
+        moments = [parse_time(task.get("updated_at")) for task in exported]
     else:
-        changed = connection.task_ids(ls_project_id, updated_after=watermark)
+        # Counted before the changed tasks are listed: a task made in between is then listed
+        # but not counted, which errs towards listing every id, never towards missing one.
+        total = connection.count_tasks(ls_project_id)
+        changed = connection.list_tasks(
+            ls_project_id, ("id", "updated_at"), updated_after=watermark
+        )
         say(f"{len(changed)} tasks changed since the last pull")
-        exported = []
-        ids = [task_id for task_id, _, _ in changed]
+        ids = [task["id"] for task in changed]
+        # The changed tasks' listed times, not the exported ones: a task that changes again
+        # between the two requests is exported newer than listed, and the watermark must not
+        # pass over another task that changed in between.
+        moments = [parse_time(task.get("updated_at")) for task in changed]
         if len(ids) > 4 * EXPORT_CHUNK:
             # One export of everything beats many by id; unchanged tasks only get compared.
             exported = connection.export(ls_project_id)
+            present = {task["id"] for task in exported}
         else:
-            for start in range(0, len(ids), EXPORT_CHUNK):
-                exported += connection.export(ls_project_id, ids[start : start + EXPORT_CHUNK])
+            exported = connection.export_by_id(ls_project_id, ids, EXPORT_CHUNK)
+            present = None
+            old_unknown = _unknown_before(last)
+            if old_unknown is not None:
+                old_unknown -= set(ids)
+                expected = len(old_unknown) + _mapped_besides(store, project_id, ids)
+            if old_unknown is None or total - len(ids) != expected:
+                say("listing every task to find the deleted ones")
+                present = {task["id"] for task in connection.list_tasks(ls_project_id, ("id",))}
     report.tasks = len(exported)
-    moments = [parse_time(task.get("updated_at")) for task in exported]
     newest = max((moment for moment in moments if moment is not None), default=None)
     new_watermark = max(filter(None, [newest, watermark]), default=None)
     report.watermark = new_watermark.isoformat() if new_watermark else None
@@ -112,12 +157,25 @@ def pull(
         return users.get(user_id, {})
 
     with store.transaction() as session:
-        _apply(session, project_id, taxonomy, exported, full, report, pseudonymise, user)
+        unknown = _apply(session, project_id, taxonomy, exported, full, report, pseudonymise, user)
+        if present is not None:
+            _forget_deleted(session, project_id, present, report)
+            unknown = present - _mapped(session, project_id)
+        elif old_unknown:
+            unknown = (unknown | old_unknown) - _mapped(session, project_id)
+        report.unknown_task_ids = sorted(unknown)
+        report.unknown_tasks = len(unknown)
         if is_adjudication:
             from annotate.adjudication import record_decisions
 
             session.flush()
             report.adjudications = record_decisions(session, project_id)
+        counts = {kind: getattr(report, kind) for kind in KINDS}
+        counts.update(
+            deleted_tasks=report.deleted_tasks,
+            unknown_tasks=report.unknown_tasks,
+            unknown_task_ids=report.unknown_task_ids,
+        )
         session.add(
             PullRun(
                 project_id=project_id,
@@ -126,7 +184,7 @@ def pull(
                 finished_at=utcnow(),
                 watermark=new_watermark,
                 tasks=report.tasks,
-                counts={kind: getattr(report, kind) for kind in KINDS},
+                counts=counts,
             )
         )
         row = session.get(Project, project_id)
@@ -134,6 +192,77 @@ def pull(
         row.pull_watermark = new_watermark
         session.add(row)
     return report
+
+
+def _unknown_before(counts: dict[str, Any] | None) -> set[int] | None:
+    """The tasks the last pull found in Label Studio and not in the store (None: unknown)."""
+    counts = counts or {}
+    if "unknown_task_ids" in counts:
+        return set(counts["unknown_task_ids"])
+    return set() if counts.get("unknown_tasks") == 0 else None
+
+
+def _mapped_besides(store: Store, project_id: int, ls_ids: list[int]) -> int:
+    """How many of the project's tasks the store has in Label Studio, besides ``ls_ids``."""
+    active = (
+        Task.project_id == project_id,
+        Task.ls_task_id.is_not(None),
+        Task.deleted_at.is_(None),
+    )
+    with store.session() as session:
+        count = session.exec(select(func.count()).select_from(Task).where(*active)).one()
+        for start in range(0, len(ls_ids), 5000):
+            chunk = ls_ids[start : start + 5000]
+            count -= session.exec(
+                select(func.count()).select_from(Task).where(*active, Task.ls_task_id.in_(chunk))
+            ).one()
+    return count
+
+
+def _mapped(session, project_id: int) -> set[int]:
+    """The Label Studio ids of the project's tasks the store knows (deleted ones too)."""
+    return set(
+        session.exec(
+            select(Task.ls_task_id).where(
+                Task.project_id == project_id, Task.ls_task_id.is_not(None)
+            )
+        )
+    )
+
+
+def _forget_deleted(session, project_id: int, present: set[int], report: PullReport) -> None:
+    """Mark the tasks gone from Label Studio deleted, and their annotations with them."""
+    rows = session.exec(
+        select(Task.id, Task.ls_task_id).where(
+            Task.project_id == project_id,
+            Task.ls_task_id.is_not(None),
+            Task.deleted_at.is_(None),
+        )
+    ).all()
+    gone = [task_pk for task_pk, ls_id in rows if ls_id not in present]
+    if not gone:
+        return
+    now = utcnow()
+    report.deleted_tasks = len(gone)
+    for start in range(0, len(gone), 5000):
+        chunk = gone[start : start + 5000]
+        annotations = session.exec(
+            select(Annotation.id, Annotator.pseudonym)
+            .join(Annotator, Annotator.id == Annotation.annotator_id)
+            .where(Annotation.task_id.in_(chunk), Annotation.deleted_at.is_(None))
+        ).all()
+        for _, pseudonym in annotations:
+            report.count(pseudonym, "deleted")
+        session.execute(
+            update(Annotation)
+            .where(Annotation.id.in_([annotation_id for annotation_id, _ in annotations]))
+            .values(deleted_at=now),
+            execution_options={"synchronize_session": False},
+        )
+        session.execute(
+            update(Task).where(Task.id.in_(chunk)).values(deleted_at=now),
+            execution_options={"synchronize_session": False},
+        )
 
 
 def _apply(
@@ -145,7 +274,8 @@ def _apply(
     report: PullReport,
     pseudonymise: Callable[[str], str],
     user: Callable[[int], dict[str, Any]],
-) -> None:
+) -> set[int]:
+    """Store the exported tasks' annotations; the exported tasks the store does not know."""
     ls_ids = [task["id"] for task in exported]
     tasks = _tasks(session, project_id, ls_ids if not full else None)
     _adopt_unmapped(session, project_id, exported, tasks)
@@ -169,65 +299,43 @@ def _apply(
             stored = _Stored(*row)
             existing[stored.ls_annotation_id] = stored
             by_task[stored.task_id].append(stored)
-    annotators = {row.ls_user_id: row for row in session.exec(select(Annotator))}
-    pseudonym_of = {row.id: row.pseudonym for row in annotators.values()}
+    mapped = [task for task in exported if task["id"] in tasks]
+    annotator_of, pseudonym_of = _annotators(session, mapped, pseudonymise, user)
     now = utcnow()
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
     deletions: list[int] = []
 
-    def annotator_for(user_id: int) -> Annotator:
-        row = annotators.get(user_id)
-        if row is None:
-            email = user(user_id).get("email")
-            row = Annotator(
-                ls_user_id=user_id, email=email, pseudonym=pseudonymise(f"ls-user:{user_id}")
-            )
-            session.add(row)
-            session.flush()
-            annotators[user_id] = row
-            pseudonym_of[row.id] = row.pseudonym
-        return row
-
-    seen_tasks = set()
+    unknown: set[int] = set()
     for task in exported:
         mapped_task = tasks.get(task["id"])
         if mapped_task is None:
-            report.unknown_tasks += 1
+            unknown.add(task["id"])
             continue
         task_pk, text = mapped_task
-        seen_tasks.add(task_pk)
         seen = set()
         for item in task.get("annotations") or []:
             seen.add(item["id"])
-            annotator = annotator_for(item.get("completed_by"))
+            annotator = annotator_of[item.get("completed_by")]
+            pseudonym = pseudonym_of[annotator]
             old = existing.get(item["id"])
             if old is not None and not _changed(old, item, task_pk):
-                report.count(annotator.pseudonym, "unchanged")
+                report.count(pseudonym, "unchanged")
                 continue
-            values = _values(taxonomy, item, text, task_pk, annotator.id, now)
+            values = _values(taxonomy, item, text, task_pk, annotator, now)
             if values["problems"]:
                 report.with_problems += 1
             if old is None:
                 inserts.append(values)
-                report.count(annotator.pseudonym, "skipped" if values["was_cancelled"] else "new")
+                report.count(pseudonym, "skipped" if values["was_cancelled"] else "new")
             else:
                 updates.append({"row_id": old.id, **values})
                 kind = "skipped" if values["was_cancelled"] and not old.was_cancelled else "updated"
-                report.count(annotator.pseudonym, kind)
+                report.count(pseudonym, kind)
         for old in by_task.get(task_pk, []):
             if old.ls_annotation_id not in seen and old.deleted_at is None:
                 deletions.append(old.id)
                 report.count(pseudonym_of[old.annotator_id], "deleted")
-    if full:
-        # Tasks gone from Label Studio take their annotations with them.
-        for task_pk, annotations in by_task.items():
-            if task_pk in seen_tasks:
-                continue
-            for old in annotations:
-                if old.deleted_at is None:
-                    deletions.append(old.id)
-                    report.count(pseudonym_of[old.annotator_id], "deleted")
     table = Annotation.__table__
     if inserts:
         session.execute(insert(table), inserts)
@@ -243,6 +351,51 @@ def _apply(
             update(table).where(table.c.id.in_(deletions)).values(deleted_at=now),
             execution_options={"synchronize_session": False},
         )
+    return unknown
+
+
+def _annotators(
+    session,
+    exported: list[dict[str, Any]],
+    pseudonymise: Callable[[str], str],
+    user: Callable[[int], dict[str, Any]],
+) -> tuple[dict[int, int], dict[int, str]]:
+    """``{Label Studio user id: annotator pk}`` for everyone who annotated an exported task,
+    adding the people the store does not know yet, and ``{annotator pk: pseudonym}`` for all.
+
+    Another pull (of another project) may add the same person at the same moment: the insert
+    leaves an existing row alone and the rows are read back, instead of failing on the unique
+    user id.
+    """
+    wanted = {
+        item.get("completed_by") for task in exported for item in task.get("annotations") or []
+    }
+    rows = session.exec(select(Annotator.ls_user_id, Annotator.id, Annotator.pseudonym)).all()
+    known = {ls_user_id for ls_user_id, _, _ in rows}
+    missing = sorted(wanted - known)
+    if missing:
+        new = [
+            {
+                "ls_user_id": user_id,
+                "email": user(user_id).get("email"),
+                "pseudonym": pseudonymise(f"ls-user:{user_id}"),
+            }
+            for user_id in missing
+        ]
+        session.execute(_insert_new(session, Annotator.__table__), new)
+        rows = session.exec(select(Annotator.ls_user_id, Annotator.id, Annotator.pseudonym)).all()
+    annotator_of = {ls_user_id: pk for ls_user_id, pk, _ in rows}
+    pseudonym_of = {pk: pseudonym for _, pk, pseudonym in rows}
+    return annotator_of, pseudonym_of
+
+
+def _insert_new(session, table) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` in the store's dialect (both have it)."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    return dialect_insert(table).on_conflict_do_nothing()
 
 
 def _tasks(session, project_id: int, ls_ids: list[int] | None) -> dict[int, tuple[int, str]]:
@@ -266,7 +419,7 @@ def _tasks(session, project_id: int, ls_ids: list[int] | None) -> dict[int, tupl
 
 def _adopt_unmapped(session, project_id, exported, tasks) -> None:
     """Tasks Label Studio has and the store does not (a push interrupted after Label Studio
-    made them): match them to the store's unmapped tasks by source and post id."""
+    made them): match them to the store's unmapped tasks by the post they show."""
     unmapped = [task for task in exported if task["id"] not in tasks]
     if not unmapped:
         return
@@ -276,12 +429,13 @@ def _adopt_unmapped(session, project_id, exported, tasks) -> None:
         .where(Task.project_id == project_id, Task.ls_task_id.is_(None))
     ).all()
     by_key = {(source, post_id): (task_pk, text) for task_pk, source, post_id, text in rows}
-    for task in unmapped:
-        data = task.get("data") or {}
-        match = by_key.get((data.get("source"), str(data.get("post_id"))))
+    adoptions = []
+    for task in sorted(unmapped, key=lambda task: task["id"]):
+        match = by_key.pop(task_key(task.get("data") or {}), None)
         if match is not None:
-            session.execute(update(Task).where(Task.id == match[0]).values(ls_task_id=task["id"]))
+            adoptions.append((match[0], task["id"]))
             tasks[task["id"]] = match
+    write_adoptions(session, adoptions)
 
 
 def _values(

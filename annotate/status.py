@@ -19,7 +19,8 @@ class ProjectStatus:
 
     A task is *done* when it has at least one labelled annotation; *overlapping* when it has
     two or more; ``overlap_coverage`` is overlapping tasks over the tasks Label Studio was
-    asked to overlap (the project's overlap share of the batch), at most 1.
+    asked to overlap (the project's overlap share of the batch), at most 1. Tasks deleted in
+    Label Studio are counted apart (``deleted``) and nowhere else.
     """
 
     project: str
@@ -40,10 +41,16 @@ def project_status(store: Store, project_name: str) -> ProjectStatus:
             last_pull_at=project.last_pull_at.isoformat() if project.last_pull_at else None,
         )
         tasks = session.exec(
-            select(Task.id, Task.batch_id, Task.ls_task_id).where(Task.project_id == project.id)
+            select(Task.id, Task.batch_id, Task.ls_task_id, Task.deleted_at).where(
+                Task.project_id == project.id
+            )
         ).all()
-        batch_of = {task_id: batch_id for task_id, batch_id, _ in tasks}
-        pushed = {task_id for task_id, _, ls_id in tasks if ls_id is not None}
+        batch_of = {task_id: batch_id for task_id, batch_id, _, gone in tasks if gone is None}
+        pushed = {task_id for task_id, _, ls_id, _ in tasks if ls_id is not None}
+        deleted: dict[int | None, int] = defaultdict(int)
+        for _, batch_id, _, gone in tasks:
+            if gone is not None:
+                deleted[batch_id] += 1
         rows = session.exec(
             select(Annotation, Annotator.pseudonym)
             .join(Annotator, Annotator.id == Annotation.annotator_id)
@@ -71,6 +78,8 @@ def project_status(store: Store, project_name: str) -> ProjectStatus:
     by_batch: dict[int | None, list[int]] = defaultdict(list)
     for task_id, batch_id in batch_of.items():
         by_batch[batch_id].append(task_id)
+    for batch_id in deleted:
+        by_batch.setdefault(batch_id, [])
     for batch_id, task_ids in sorted(by_batch.items(), key=lambda item: item[0] or 0):
         batch = batches.get(batch_id)
         expected = round(overlap * len(task_ids))
@@ -85,6 +94,7 @@ def project_status(store: Store, project_name: str) -> ProjectStatus:
                 "skipped": sum(1 for task_id in task_ids if skipped[task_id] >= 1),
                 "overlapping": overlapping,
                 "overlap_coverage": min(1.0, overlapping / expected) if expected else None,
+                "deleted": deleted[batch_id],
             }
         )
     for entry in sorted(per_annotator.values(), key=lambda item: item["annotator"]):

@@ -4,6 +4,7 @@ Usage:
     python benchmarks/loop.py                        # 10,000 tasks, 3 annotations each
     python benchmarks/loop.py --tasks 1000 --rounds 2
     python benchmarks/loop.py --url http://127.0.0.1:8080 --token TOKEN   # an existing server
+    python benchmarks/loop.py --push-rounds 0        # pulls only
 
 Without --url a local Label Studio is started in a temporary folder (about 35 s) and stopped at
 the end. The token may also come from LABEL_STUDIO_API_KEY; it is never printed.
@@ -19,7 +20,11 @@ What is measured (ours and its peer against the same server, in the same run):
   (``GET /api/projects/{id}/export?exportType=JSON&download_all_tasks=true``) plus ``json.loads``
   of it. Every pull starts from a fresh copy of the store; the order of the three rotates with
   the round, so that none always runs first on a warm or a tired server.
-* no-change pull: an incremental pull right after a full pull, as a share of a full pull.
+* no-change pull: an incremental pull right after a full pull, as a share of a full pull. It
+  asks Label Studio for the project's task count and the tasks changed since the last pull,
+  and compares the count with the store's, which is how it notices deleted tasks.
+* pull after a deletion (once, at the end): one task deleted in Label Studio, then an
+  incremental pull, which lists every task id to find which one went.
 
 The annotated project is built fast: its tasks are imported with their annotations inside the
 task payloads (``completed_by`` = one of three users made for the run, which Label Studio's
@@ -394,7 +399,7 @@ class PullRound:
     fresh: PullTiming  # full pull into a store without the annotations (inserts)
     again: PullTiming  # full pull into a store that has them (compares)
     no_change: float  # incremental pull right after the full pull
-    no_change_query: float  # of which the updated_at task query
+    no_change_query: float  # of which the task count and the updated_at task query
     counts: dict[str, int]
 
     @property
@@ -486,13 +491,39 @@ class Puller:
             seconds, report = timed(
                 lambda: pull(store, self.connection, self.name, pseudonymise=self.pseudonymise)
             )
-            query = self.clock.seconds["task_ids"]
+            query = self.clock.seconds["count_tasks"] + self.clock.seconds["list_tasks"]
         finally:
             store.dispose()
         if report.full or report.changed or report.tasks:
             raise SystemExit(f"The no-change pull found {report.as_dict()}.")
         database.unlink()
         return timing, seconds, query
+
+    def after_deletion(self) -> tuple[float, float]:
+        """An incremental pull after one task was deleted in Label Studio: ``(seconds, of
+        which listing tasks)``. Changes the project: run it last."""
+        database = self.folder / "deleted.db"
+        copy_database(self.pulled, database)
+        store = open_store(f"sqlite:///{database}")
+        try:
+            pull(store, self.connection, self.name, pseudonymise=self.pseudonymise)
+            first = min(task["id"] for task in self.connection.list_tasks(self.ls_project, ("id",)))
+            self.connection.delete_tasks(self.ls_project, [first])
+            self.clock.reset()
+            seconds, report = timed(
+                lambda: pull(store, self.connection, self.name, pseudonymise=self.pseudonymise)
+            )
+            listing = self.clock.seconds["count_tasks"] + self.clock.seconds["list_tasks"]
+        finally:
+            store.dispose()
+        if report.full or report.deleted_tasks != 1:
+            raise SystemExit(f"The pull after a deletion found {report.as_dict()}.")
+        log(
+            f"pull after one task was deleted: {seconds:.2f} s ({listing:.2f} s counting and "
+            f"listing tasks); {report.deleted} annotations marked deleted"
+        )
+        database.unlink()
+        return seconds, listing
 
 
 ORDERS = (("raw", "fresh", "again"), ("fresh", "again", "raw"), ("again", "raw", "fresh"))
@@ -559,10 +590,11 @@ def summary(
     pulls: list[PullRound],
     annotations: int,
     load: tuple[float, float],
+    deletion: tuple[float, float],
 ) -> str:
     med = statistics.median
-    push_s = [r.push for r in pushes]
-    raw_s = [r.raw for r in pushes]
+    push_s = [r.push for r in pushes] or [float("nan")]
+    raw_s = [r.raw for r in pushes] or [float("nan")]
     export = [r.export for r in pulls]
     fresh = [r.fresh.seconds for r in pulls]
     again = [r.again.seconds for r in pulls]
@@ -577,6 +609,10 @@ def summary(
         f"{load[0]:.1f} at the start, {load[1]:.1f} at the end"
     )
     n = f"{args.tasks:,}"
+    chunks = pushes[0].chunks if pushes else "–"
+    payload = (
+        f"Push payload {pushes[0].payload_bytes / 2**20:.1f} MiB." if pushes else "No push rounds."
+    )
     raw_peer = "raw JSON export: download + `json.loads`"
     lines = [
         "## Push and pull (`benchmarks/loop.py`)",
@@ -590,13 +626,20 @@ def summary(
         f"Pulled project: {n} tasks with {annotations:,} annotations by 3 annotators "
         f"({counts['skipped']:,} skips, {counts['problems']:,} breaking a taxonomy rule), "
         f"imported with the tasks; its JSON export is {pulls[0].export_bytes / 2**20:.1f} MiB. "
-        f"Push payload {pushes[0].payload_bytes / 2**20:.1f} MiB.",
+        f"{payload}",
         "",
         "| measurement | seconds | peer | peer seconds | ratio | target | result |",
         "|---|---:|---|---:|---:|---:|---|",
-        f"| `push` of {n} tasks ({pushes[0].chunks} chunks) | {best_median(push_s)} "
-        f"| one raw `POST /api/projects/{{id}}/import` of the same tasks | {best_median(raw_s)} "
-        f"| {push_ratio:.2f} | ≤ {TARGET_PUSH} | {verdict(push_ratio, TARGET_PUSH)} |",
+        *(
+            [
+                f"| `push` of {n} tasks ({chunks} chunks) | {best_median(push_s)} "
+                f"| one raw `POST /api/projects/{{id}}/import` of the same tasks "
+                f"| {best_median(raw_s)} | {push_ratio:.2f} | ≤ {TARGET_PUSH} "
+                f"| {verdict(push_ratio, TARGET_PUSH)} |"
+            ]
+            if pushes
+            else []
+        ),
         f"| full `pull` into a store without them ({annotations:,} inserts) "
         f"| {best_median(fresh)} | {raw_peer} | {best_median(export)} | {fresh_ratio:.2f} "
         f"| ≤ {TARGET_FULL_PULL} | {verdict(fresh_ratio, TARGET_FULL_PULL)} |",
@@ -606,14 +649,21 @@ def summary(
         f"| `pull` with no changes (incremental) | {best_median(none)} "
         f"| the faster full `pull` | {min(med(fresh), med(again)):.2f} (median) "
         f"| {none_ratio:.3f} | ≤ {TARGET_NO_CHANGE} | {verdict(none_ratio, TARGET_NO_CHANGE)} |",
+        f"| `pull` after one task was deleted in Label Studio (once) | {deletion[0]:.2f} "
+        f"| the faster full `pull` | {min(med(fresh), med(again)):.2f} (median) "
+        f"| {deletion[0] / min(med(fresh), med(again)):.3f} | – | – |",
         "",
         "Where the time goes (medians):",
         "",
-        f"- `push`: {med([r.in_requests for r in pushes]):.2f} s in its "
-        f"{pushes[0].chunks} import requests, "
-        f"{med([r.push - r.in_requests for r in pushes]):.2f} s in the store and the "
-        "project check. The peer's single request: "
-        f"{med(raw_s):.2f} s.",
+        (
+            f"- `push`: {med([r.in_requests for r in pushes]):.2f} s in its "
+            f"{pushes[0].chunks} import requests, "
+            f"{med([r.push - r.in_requests for r in pushes]):.2f} s in the store and the "
+            "check for tasks an interrupted push left. The peer's single request: "
+            f"{med(raw_s):.2f} s."
+            if pushes
+            else "- `push`: not measured in this run."
+        ),
         f"- raw export: {med([r.download for r in pulls]):.2f} s download, "
         f"{med([r.parse for r in pulls]):.2f} s `json.loads`.",
         f"- full `pull` into a new store: {med([r.fresh.download for r in pulls]):.2f} s "
@@ -623,8 +673,10 @@ def summary(
         f"export request, {med([r.again.parse for r in pulls]):.2f} s parse, "
         f"{med([r.again.store for r in pulls]):.2f} s mapping and comparing.",
         f"- `pull` with no changes: {med([r.no_change_query for r in pulls]):.3f} s in the "
-        "`updated_at` task query, "
+        "task count and the `updated_at` task query, "
         f"{med([r.no_change - r.no_change_query for r in pulls]):.3f} s in the store.",
+        f"- `pull` after a deletion: {deletion[1]:.2f} s counting and listing every task id, "
+        f"{deletion[0] - deletion[1]:.2f} s the rest.",
     ]
     return "\n".join(lines)
 
@@ -641,7 +693,7 @@ def measure(
     pks: list[int],
     run: str,
     pseudonymise: Callable[[str], str],
-) -> tuple[list[PushRound], list[PullRound], int]:
+) -> tuple[list[PushRound], list[PullRound], int, tuple[float, float]]:
     pushes = [
         push_round(store, connection, clock, pks, run, number) for number in range(args.push_rounds)
     ]
@@ -657,7 +709,8 @@ def measure(
     )
     copy_database(folder / "annotate.db", puller.base)
     pulls = [pull_round(puller, number) for number in range(args.rounds)]
-    return pushes, pulls, annotations
+    deletion = puller.after_deletion()
+    return pushes, pulls, annotations, deletion
 
 
 def remove_projects(connection: LabelStudioConnection, prefix: str) -> None:
@@ -693,7 +746,7 @@ def main() -> None:
         folder = Path(tmp)
         connection = connect_to(url, token)
         clock = Clock()
-        clock.wrap(connection, "import_tasks", "export", "task_ids", "_request")
+        clock.wrap(connection, "import_tasks", "export", "list_tasks", "count_tasks", "_request")
         version = server_version(connection)
         settings = load_settings(workspace=folder / ".annotate")
         ensure_workspace(settings)
@@ -708,7 +761,7 @@ def main() -> None:
 
         load_start = os.getloadavg()[0]
         try:
-            pushes, pulls, annotations = measure(
+            pushes, pulls, annotations, deletion = measure(
                 args, folder, store, connection, clock, pks, run, pseudonymise
             )
         finally:
@@ -726,7 +779,7 @@ def main() -> None:
         )
         load = (load_start, os.getloadavg()[0])
     print()
-    print(summary(command, args, version, pushes, pulls, annotations, load))
+    print(summary(command, args, version, pushes, pulls, annotations, load, deletion))
 
 
 if __name__ == "__main__":

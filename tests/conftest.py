@@ -24,6 +24,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from loop_fixtures import make_loop
 from servers import start_postgres  # tests/servers.py (pytest puts tests/ on sys.path)
 from sqlalchemy.pool import NullPool
 
@@ -108,6 +109,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> Iterator[str]:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+@pytest.fixture
+def loop(label_studio, database_url, tmp_path, monkeypatch):
+    """A project in Label Studio over a store with 1,100 demo posts, and the environment a
+    command needs to work on it; every test using it runs on SQLite and on PostgreSQL."""
+    monkeypatch.chdir(tmp_path)
+    made = make_loop(label_studio, database_url, tmp_path)
+    for name, value in made.env.items():
+        monkeypatch.setenv(name, value)
+    yield made
+    made.store.dispose()
 
 
 @pytest.fixture(autouse=True)

@@ -1,6 +1,7 @@
 """The command line as a user meets it: help, version, init, errors."""
 
 import json
+import re
 import stat
 
 import pytest
@@ -41,6 +42,21 @@ def test_every_command_has_help():
         result = invoke(*args, "--help")
         assert result.exit_code == 0, args
         assert "Usage: annotate" in result.stdout
+
+
+def test_commands_that_change_a_project_teach_no_wait_and_push_teaches_reconcile():
+    def words(help_text):  # the help's words, without the boxes and line breaks around them
+        return " ".join(re.sub(r"[│╭╮╰╯─]", " ", help_text).split())
+
+    for command in ("sample", "push", "pull", "adjudicate", "aggregate", "publish"):
+        result = invoke(command, "--help")
+        assert result.exit_code == 0, command
+        assert re.search(
+            r"--no-wait (<bool> )?Fail at once, naming who holds it", words(result.stdout)
+        ), command
+    push = words(invoke("push", "--help").stdout)
+    assert re.search(r"--reconcile (<bool> )?First repair what Label Studio and the store", push)
+    assert re.search(r"--dry-run (<bool> )?List what would be adopted, deleted and pushed", push)
 
 
 def test_init_creates_the_workspace_once(workdir):

@@ -6,40 +6,22 @@ import threading
 import uuid
 
 import pytest
-from label_studio_sdk import LabelStudio
 from sqlmodel import func, select
 
-from annotate import demo
 from annotate.batches import TASK_FIELDS, push, record_batch
-from annotate.config import Workspace, load_settings
-from annotate.corpus import ingest_files
 from annotate.labelstudio import LabelStudioError, Retry, connect_to
-from annotate.projects import create_project
 from annotate.pull import pull
 from annotate.status import project_status
-from annotate.store import Annotation, Annotator, Post, Task, open_store
-from annotate.taxonomy import load_taxonomy, result_from_labels
-
-TAXONOMY = load_taxonomy()
+from annotate.store import Annotation, Annotator, Post, Task
+from tests.loop_fixtures import annotate_as, labels, make_loop
 
 
 @pytest.fixture
 def setup(label_studio, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    corpus = tmp_path / "posts.jsonl"
-    demo.write_corpus(corpus, size=1_100, seed=11)
-    store = open_store(f"sqlite:///{tmp_path}/annotate.db")
-    ingest_files(store, [corpus], source="demo")
-    connection = connect_to(label_studio.url, label_studio.token)
-    name = f"loop {uuid.uuid4().hex[:8]}"
-    info = create_project(store, connection, name, annotators_per_task=3, overlap=0.5)
-    client = LabelStudio(base_url=label_studio.url, api_key=label_studio.token)
-    workspace = Workspace(load_settings(workspace=tmp_path / ".annotate"))
-    from annotate.config import ensure_workspace
-
-    ensure_workspace(workspace.settings)
-    yield store, connection, name, info.ls_project_id, client, workspace
-    store.dispose()
+    made = make_loop(label_studio, f"sqlite:///{tmp_path}/annotate.db", tmp_path)
+    yield made.store, made.connection, made.name, made.ls_project_id, made.client, made.workspace
+    made.store.dispose()
 
 
 def post_pks(store, count):
@@ -81,17 +63,6 @@ def test_interrupted_push_completes_without_duplicates(setup, monkeypatch):
     # Tasks carry display fields only: never the hidden true_labels of the demo corpus.
     assert {tuple(sorted(data)) for _, _, data in on_server} == {tuple(sorted(TASK_FIELDS))}
     assert push(store, connection, name).pushed == 0
-
-
-def labels(category, severity=None):
-    value = {"category": category, "confidence": "2"}
-    if severity:
-        value["severity"] = severity
-    return result_from_labels(TAXONOMY, value)
-
-
-def annotate_as(client, user, task_id, result, **extra):
-    return client.annotations.create(id=task_id, result=result, completed_by=user.id, **extra)
 
 
 def stored_annotations(store):

@@ -43,6 +43,15 @@ TaxonomyOpt = Annotated[
     ),
 ]
 
+NoWaitOpt = Annotated[
+    bool,
+    typer.Option(
+        "--no-wait",
+        help="Fail at once, naming who holds it, if another command is working on the project "
+        "(default: wait for it, and say so).",
+    ),
+]
+
 stdout = Console(highlight=False)
 stderr = Console(stderr=True, highlight=False)
 
@@ -70,6 +79,11 @@ def busy(message: str) -> contextlib.AbstractContextManager:
 def say(message: str) -> None:
     """A progress or status line for people, on stderr (stdout stays clean for --json)."""
     stderr.print(message, markup=False, soft_wrap=True)
+
+
+def lock_options(no_wait: bool) -> dict[str, Any]:
+    """The library's ``wait`` and ``on_wait`` arguments for a command's ``--no-wait``."""
+    return {"wait": not no_wait, "on_wait": say}
 
 
 @dataclass

@@ -13,7 +13,7 @@ from typing import Annotated
 import typer
 
 from annotate.adjudication import adjudicate as send_uncertain
-from annotate.cli._shared import JsonOpt, emit, say, state, table
+from annotate.cli._shared import JsonOpt, NoWaitOpt, emit, lock_options, say, state, table
 
 ProjectArg = Annotated[str, typer.Argument(help="Project name (see 'annotate project list').")]
 
@@ -36,6 +36,7 @@ def adjudicate(
         typer.Option(min=1, help="Severity answers this many steps apart need a decision."),
     ] = 2,
     aggregation: Annotated[str, typer.Option(help="dawid-skene or majority.")] = "dawid-skene",
+    no_wait: NoWaitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Send posts whose aggregate is uncertain to the project's adjudication project.
@@ -53,6 +54,7 @@ def adjudicate(
         max_posterior=max_posterior,
         severity_gap=severity_gap,
         method=aggregation,
+        **lock_options(no_wait),
     )
 
     def render(d: dict) -> None:

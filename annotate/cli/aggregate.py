@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from annotate.aggregates import aggregate_project
-from annotate.cli._shared import JsonOpt, busy, emit, say, state
+from annotate.cli._shared import JsonOpt, NoWaitOpt, busy, emit, lock_options, say, state
 
 
 def register(app: typer.Typer) -> None:
@@ -23,6 +23,7 @@ def aggregate(
     ctx: typer.Context,
     project: Annotated[str, typer.Argument(help="Project name (see 'annotate project list').")],
     aggregation: Annotated[str, typer.Option(help="dawid-skene or majority.")] = "dawid-skene",
+    no_wait: NoWaitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Aggregate a project's annotations and store the result for publishing.
@@ -33,7 +34,9 @@ def aggregate(
     stored result and aggregates again by itself when a pull or a decision came later.
     """
     with busy(f"aggregating {project} ({aggregation})"):
-        report = aggregate_project(state(ctx).store(), project, method=aggregation)
+        report = aggregate_project(
+            state(ctx).store(), project, method=aggregation, **lock_options(no_wait)
+        )
 
     def render(d: dict) -> None:
         say(

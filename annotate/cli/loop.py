@@ -4,6 +4,7 @@ Usage:
     annotate sample round-1 --size 500 --strategy mixed --by platform,month --seed 7
     annotate sample round-1 --size 500 --dry-run
     annotate push round-1
+    annotate push round-1 --no-wait
     annotate pull round-1
     annotate pull round-1 --full --json
     annotate status round-1
@@ -11,14 +12,25 @@ Usage:
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from annotate.batches import push as push_tasks
-from annotate.batches import sample_batch
-from annotate.cli._shared import JsonOpt, busy, emit, progress_bar, say, state, table
+from annotate.batches import sample as sample_and_push
+from annotate.cli._shared import (
+    JsonOpt,
+    NoWaitOpt,
+    busy,
+    emit,
+    lock_options,
+    progress_bar,
+    say,
+    state,
+    table,
+)
 from annotate.pull import pull as pull_annotations
 from annotate.sampling import SamplingParams, load_lexicon, parse_where
 from annotate.status import project_status
@@ -40,18 +52,11 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status)
 
 
-def push_pending(ctx: typer.Context, project: str, send_account_ids: bool) -> dict:
-    app_state = state(ctx)
+def pushing(run):
+    """Run ``run(progress)`` under a progress bar of the tasks pushed."""
     with progress_bar() as bar:
         task = bar.add_task("pushing tasks", total=None)
-        report = push_tasks(
-            app_state.store(),
-            app_state.connection(),
-            project,
-            include_account_id=send_account_ids,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
-    return report.as_dict()
+        return run(lambda done, total: bar.update(task, completed=done, total=total))
 
 
 def sample(
@@ -101,6 +106,7 @@ def sample(
         bool, typer.Option("--dry-run", help="Show the composition per stratum; write nothing.")
     ] = False,
     send_account_ids: AccountIdsOpt = False,
+    no_wait: NoWaitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Sample the next batch into a project and push its tasks to Label Studio.
@@ -108,10 +114,10 @@ def sample(
     Posts rank by a keyed hash of (seed, post id) and the lowest ranks of each stratum are
     taken, so a sample is reproducible and stable as the corpus grows. Near-duplicates and
     posts already sent to the project are left out. Tasks left unpushed by an interrupted
-    run are pushed first.
+    run are pushed first. Waits while another command works on the project (--no-wait:
+    fail instead).
     """
     app_state = state(ctx)
-    store = app_state.store()
     params = SamplingParams(
         size=size,
         strategy=strategy,
@@ -124,14 +130,26 @@ def sample(
         gold_rate=gold_rate,
     )
     lexicon = load_lexicon(keywords) if keywords is not None else None
-    if not dry_run:
-        earlier = push_pending(ctx, project, send_account_ids)
-        if earlier["pushed"] or earlier["reconciled"]:
-            say(f"Pushed {earlier['pushed']} tasks left over from an earlier run first.")
-    result = sample_batch(store, project, params, lexicon=lexicon, gold_file=gold, dry_run=dry_run)
+
+    def run(progress):
+        return sample_and_push(
+            app_state.store(),
+            None if dry_run else app_state.connection(),
+            project,
+            params,
+            lexicon=lexicon,
+            gold_file=gold,
+            dry_run=dry_run,
+            include_account_id=send_account_ids,
+            progress=progress,
+            **lock_options(no_wait),
+        )
+
+    result = run(None) if dry_run else pushing(run)
+    earlier = result.earlier_push
+    if earlier is not None and (earlier.pushed or earlier.reconciled):
+        say(f"Pushed {earlier.pushed} tasks left over from an earlier run first.")
     data = result.as_dict()
-    if not dry_run:
-        data["push"] = push_pending(ctx, project, send_account_ids)
 
     def render(d: dict) -> None:
         rows = [
@@ -162,23 +180,114 @@ def push(
     ctx: typer.Context,
     project: ProjectArg,
     send_account_ids: AccountIdsOpt = False,
+    reconcile: Annotated[
+        bool,
+        typer.Option(
+            "--reconcile",
+            help="First repair what Label Studio and the store disagree on (see 'pull'): adopt "
+            "Label Studio tasks of recorded posts, delete duplicate tasks of a post that hold "
+            "nothing; duplicates that both hold annotations are listed and left for a person.",
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="List what would be adopted, deleted and pushed; change nothing."
+        ),
+    ] = False,
+    no_wait: NoWaitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Import the project's recorded tasks that are not in Label Studio yet.
 
     Safe to rerun after an interruption: tasks Label Studio already has are matched by post
-    id first, so no post becomes two tasks.
+    id first, so no post becomes two tasks. When 'pull' reports tasks in Label Studio the
+    store does not know (duplicates from an old double push, tasks made by hand), run it with
+    --reconcile --dry-run to see the repair, then with --reconcile. Waits while another
+    command works on the project (--no-wait: fail instead).
     """
-    data = push_pending(ctx, project, send_account_ids)
-    emit(
-        data,
-        as_json,
-        lambda d: say(
+    app_state = state(ctx)
+
+    def run(progress):
+        return push_tasks(
+            app_state.store(),
+            app_state.connection(),
+            project,
+            include_account_id=send_account_ids,
+            progress=progress,
+            reconcile=reconcile,
+            dry_run=dry_run,
+            **lock_options(no_wait),
+        )
+
+    report = run(None) if dry_run else pushing(run)
+
+    def render(d: dict) -> None:
+        if d["reconcile"]:
+            _render_reconcile(d["reconcile"])
+        if d["dry_run"]:
+            say(
+                f"Would push at most {d['pending']} tasks to {d['project']!r}; nothing was changed."
+            )
+            return
+        say(
             f"Pushed {d['pushed']} tasks to {d['project']!r} in {d['chunks']} requests"
             + (f"; matched {d['reconciled']} already there" if d["reconciled"] else "")
             + "."
-        ),
-    )
+        )
+
+    emit(report.as_dict(), as_json, render)
+
+
+def _render_reconcile(r: dict) -> None:
+    would = r["dry_run"]
+    adopted = "Would adopt" if would else "Adopted"
+    deleted = "Would delete" if would else "Deleted"
+    say(f"{adopted} {_tasks(len(r['adopt']))} of Label Studio into the store.")
+    if r["delete"]:
+        count = len(r["delete"])
+        say(f"{deleted} {count} empty duplicate tasks in Label Studio: {_ids(r['delete'])}.")
+    if r["adopt"]:
+        table(
+            None,
+            ["source", "post id", "Label Studio task", "instead of"],
+            [
+                [a["source"], a["post_id"], _id(a["ls_task_id"]), _id(a["replaces"])]
+                for a in r["adopt"]
+            ],
+        )
+    if r["conflicts"]:
+        table(
+            "posts with several annotated tasks (left as they are)",
+            ["source", "post id", "kept", "Label Studio tasks (annotations and drafts)"],
+            [
+                [
+                    c["source"],
+                    c["post_id"],
+                    _id(c["kept"]),
+                    ", ".join(f"{ls_id} ({n})" for ls_id, n in c["annotations"].items()),
+                ]
+                for c in r["conflicts"]
+            ],
+        )
+        say(
+            "Keep one task of each such post in Label Studio (move or copy the answers you "
+            "want, delete the other), then run this again."
+        )
+    if r["unrelated"]:
+        say(
+            f"{_tasks(len(r['unrelated']))} in Label Studio show no post of this project and "
+            f"are left alone: {_ids(r['unrelated'])}."
+        )
+
+
+def _id(ls_id: int | None) -> str | None:
+    return None if ls_id is None else str(ls_id)  # no thousands separators in ids
+
+
+def _ids(ids: list[int], shown: int = 10) -> str:
+    more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+    return ", ".join(map(str, ids[:shown])) + more
 
 
 def pull(
@@ -187,12 +296,14 @@ def pull(
     full: Annotated[
         bool, typer.Option("--full", help="Reread every task, not only those changed.")
     ] = False,
+    no_wait: NoWaitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Pull annotations into the store: new, updated, deleted and skipped, per annotator.
 
     Incremental by default (only tasks changed since the last successful pull). One
-    transaction: a failed pull leaves the store as it was.
+    transaction: a failed pull leaves the store as it was. Waits while another command
+    works on the project (--no-wait: fail instead).
     """
     app_state = state(ctx)
     workspace = app_state.workspace()
@@ -203,6 +314,7 @@ def pull(
             project,
             pseudonymise=workspace.pseudonymise,
             full=full,
+            **lock_options(no_wait),
         )
     data = report.as_dict()
 
@@ -221,8 +333,28 @@ def pull(
         ]
         if rows:
             table(None, ["annotator", "new", "updated", "deleted", "skipped", "unchanged"], rows)
+        if d["deleted_tasks"]:
+            count = d["deleted_tasks"]
+            its = "its" if count == 1 else "their"
+            say(
+                f"{_tasks(count)} deleted in Label Studio: marked deleted in the store, with "
+                f"{its} annotations."
+            )
+        if d["unknown_tasks"]:
+            ids = d["unknown_task_ids"]
+            verb, its = ("is", "its") if len(ids) == 1 else ("are", "their")
+            say(
+                f"{_tasks(len(ids))} in Label Studio {verb} not in the store, so {its} "
+                f"annotations are not pulled (Label Studio ids {_ids(ids)})."
+            )
+            repair = f"annotate push {shlex.quote(d['project'])} --reconcile --dry-run"
+            say(f"To see the repair: {repair}")
 
     emit(data, as_json, render)
+
+
+def _tasks(count: int) -> str:
+    return f"{count} task" + ("" if count == 1 else "s")
 
 
 def status(ctx: typer.Context, project: ProjectArg, as_json: JsonOpt = False) -> None:
@@ -233,7 +365,17 @@ def status(ctx: typer.Context, project: ProjectArg, as_json: JsonOpt = False) ->
         say(f"Project {d['project']!r}; last pull {d['last_pull_at'] or 'never'}.")
         table(
             "batches",
-            ["batch", "strategy", "tasks", "pushed", "done", "skipped", "overlapping", "coverage"],
+            [
+                "batch",
+                "strategy",
+                "tasks",
+                "pushed",
+                "done",
+                "skipped",
+                "overlapping",
+                "coverage",
+                "deleted in LS",
+            ],
             [
                 [
                     b["batch"],
@@ -244,6 +386,7 @@ def status(ctx: typer.Context, project: ProjectArg, as_json: JsonOpt = False) ->
                     b["skipped"],
                     b["overlapping"],
                     b["overlap_coverage"],
+                    b["deleted"],
                 ]
                 for b in d["batches"]
             ],

@@ -16,7 +16,17 @@ from typing import Annotated
 
 import typer
 
-from annotate.cli._shared import JsonOpt, emit, new_app, progress_bar, say, state, table
+from annotate.cli._shared import (
+    JsonOpt,
+    NoWaitOpt,
+    emit,
+    lock_options,
+    new_app,
+    progress_bar,
+    say,
+    state,
+    table,
+)
 from annotate.errors import InputError
 from annotate.publish import SPLITS, pull_from_hub, push_to_hub
 from annotate.publish import publish as publish_version
@@ -67,6 +77,7 @@ def publish(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show what would be published; write nothing.")
     ] = False,
+    no_wait: NoWaitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Publish an immutable dataset version to the local registry (exports/registry).
@@ -109,6 +120,7 @@ def publish(
             progress=lambda stage, done, total: bar.update(
                 task, description=stage, completed=done, total=total
             ),
+            **lock_options(no_wait),
         )
     data = report.as_dict()
     if to != "local" and not dry_run:

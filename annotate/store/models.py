@@ -152,6 +152,24 @@ class Task(SQLModel, table=True):
     is_gold: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     pushed_at: datetime | None = _when()
+    #: When a pull found the task gone from Label Studio: never pushed again, not counted.
+    deleted_at: datetime | None = _when()
+
+
+class ProjectLock(SQLModel, table=True):
+    """Who holds a project's lock (:mod:`annotate.locks`), written by the holder once it has it.
+
+    The lock itself is the database server's or the operating system's; this row only lets a
+    waiter say whom it waits for, and may outlive a holder that was killed.
+    """
+
+    __tablename__ = "project_locks"
+
+    project_id: int = Field(foreign_key="projects.id", primary_key=True)
+    pid: int
+    host: str = Field(max_length=255)
+    command: str = Field(max_length=100)
+    acquired_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
 
 
 class Annotator(SQLModel, table=True):
