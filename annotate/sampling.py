@@ -40,10 +40,11 @@ apply to the regular candidates only: gold posts are chosen by hand.
 against every post earlier batches sent to the project and everything accepted so far (gold
 first, then keyword, then the rest): a post whose
 text hash equals an accepted one's, or whose character shingles are at least
-``near_duplicate_threshold`` similar to one's (:func:`similarity`: the shorter post mostly
-contained in the longer, and of similar length), is suppressed and the next-ranked post of
-its stratum takes its place. The similarity is computed exactly (prefix filtering only
-prunes comparisons that cannot reach the threshold), so two posts at or above the threshold
+``near_duplicate_threshold`` similar to one's (:func:`annotate.neardup.similarity`: the
+shorter post mostly contained in the longer, and of similar length), is suppressed and the
+next-ranked post of its stratum takes its place. The similarity is computed exactly (prefix
+filtering only prunes comparisons that cannot reach the threshold,
+:class:`annotate.neardup.NearDuplicateIndex`), so two posts at or above the threshold
 never share a batch, and neither do two reposts of one post that each only add a little to
 it. Only the posts actually considered are shingled.
 
@@ -63,7 +64,6 @@ import heapq
 import json
 import math
 import re
-import unicodedata
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC
@@ -76,6 +76,12 @@ import yaml
 from sqlalchemy import and_, exists, false, func, or_, select, tuple_
 
 from annotate.errors import InputError
+from annotate.neardup import (  # one definition of "near-duplicate", shared with splits
+    DEFAULT_NEAR_DUPLICATE_THRESHOLD,
+    NearDuplicateIndex,
+    shingles,
+    similarity,
+)
 from annotate.store import Post, Store, Task
 from annotate.taxonomy import Taxonomy, check_rules, packaged_label_config
 
@@ -116,9 +122,7 @@ SAMPLING_FIELDS = ("platform", "lang", "source", "month", "account_id")
 #: The value of a missing platform, language, month or account.
 UNKNOWN = "unknown"
 DEFAULT_KEYWORD_SHARE = 0.3
-DEFAULT_NEAR_DUPLICATE_THRESHOLD = 0.8
 LEXICON_FILE = "keywords.yaml"
-SHINGLE_LENGTH = 3
 GOLD_POOL = "gold"
 KEYWORD_POOL = "keyword"
 
@@ -133,13 +137,6 @@ _MARGIN_SHARE = 1.0
 _MARGIN_MIN = 16
 _READ_BATCH = 5_000
 _GOLD_LOOKUP_CHUNK = 500
-# Text a near-duplicate check ignores: links, repost markers (//@name:), hashtags, mentions,
-# and then everything that is not a letter or a digit (punctuation, emoji, spaces).
-_URL = re.compile(r"(?:https?://|www\.)\S+")
-_REPOST_MARKER = re.compile(r"//@[^:：\s/]{1,40}[:：]")
-_HASHTAG = re.compile(r"#[^#\n]{1,40}#|#\w+")
-_MENTION = re.compile(r"@[\w\-·]+")
-_NOT_LETTER_OR_DIGIT = re.compile(r"[\W_]+")
 
 Key = TypeVar("Key", bound=Hashable)
 
@@ -648,121 +645,6 @@ def load_lexicon(path: Path | str | None = None) -> Lexicon:
     )
 
 
-# ------------------------------------------------------------------------ near-duplicates
-
-
-def shingles(text: str) -> frozenset[str]:
-    """Character shingles of length :data:`SHINGLE_LENGTH` of what a post says.
-
-    The text is NFKC-normalised and case-folded; links, hashtags and mentions are dropped;
-    what is left keeps only letters and digits (no spaces, punctuation or emoji). Repost
-    chains (``comment//@user:original``) are shingled hop by hop, so a short comment in
-    front of a repost adds only its own shingles. A hop shorter than a shingle is one shingle.
-    """
-    text = _URL.sub(" ", unicodedata.normalize("NFKC", text).casefold())
-    shingles: set[str] = set()
-    for hop in _REPOST_MARKER.split(text):
-        hop = _NOT_LETTER_OR_DIGIT.sub("", _MENTION.sub(" ", _HASHTAG.sub(" ", hop)))
-        if len(hop) <= SHINGLE_LENGTH:
-            if hop:
-                shingles.add(hop)
-            continue
-        shingles.update(hop[i : i + SHINGLE_LENGTH] for i in range(len(hop) - SHINGLE_LENGTH + 1))
-    return frozenset(shingles)
-
-
-def similarity(first: str, second: str) -> float:
-    """How near two posts are, from their character shingles ``A`` and ``B``:
-    ``min(|A ∩ B| / min(|A|, |B|), min(|A|, |B|) / max(|A|, |B|))``. At or above a threshold
-    ``t`` the shorter post shares at least ``t`` of its shingles with the longer one and is
-    at least ``t`` of its size.
-
-    Unlike Jaccard similarity (which it is never below) this keeps the reposts of one post
-    together: copies that each add a little to a common text (a comment in front, a suffix)
-    are all near-duplicates of one another when each is one of the original, so two of them
-    never share a batch whichever was seen first. 1.0 means equal shingles: the posts differ
-    at most in links, hashtags, mentions, emoji, punctuation, case or width.
-
-    >>> similarity("紧急！晨曦银行明天起暂停取款！！", "😱紧急!晨曦银行明天起暂停取款!!! http://t.cn/A6x")
-    1.0
-    >>> rumour = "紧急！内部人士透露晨曦银行明天起暂停所有取款，赶紧去取钱！"
-    >>> repost, copy = "真的假的？//@银行内幕哥:" + rumour, rumour + "（转自朋友圈）"
-    >>> round(similarity(rumour, repost), 2), round(similarity(repost, copy), 2)
-    (0.92, 0.9)
-    >>> debunk = "【辟谣】该消息不实，请勿传播。//@银行内幕哥:" + rumour  # adds its own content
-    >>> round(similarity(rumour, debunk), 2)
-    0.73
-    """
-    a, b = shingles(first), shingles(second)
-    if not a or not b:
-        return 1.0 if a == b else 0.0
-    return near_score(len(a & b), len(a), len(b))
-
-
-def near_score(common: int, size: int, other_size: int) -> float:
-    smaller, larger = min(size, other_size), max(size, other_size)
-    return min(common / smaller, smaller / larger)
-
-
-class _NearDuplicateIndex:
-    """Shingle sets of accepted posts, searched for sets whose :func:`similarity` reaches
-    the threshold ``t``.
-
-    Exact, with prefix filtering (Chaudhuri et al. 2006; Bayardo et al. 2007): two such sets
-    share at least ``t·min(|x|, |y|) ≥ t²·|x|`` shingles, so under one fixed order of
-    shingles they share one among the first ``|x| - ceil(t²·|x|) + 1`` of each; only sets
-    sharing such a shingle are compared. The order is "last seen first": shingles get
-    increasing ids as they are first seen and sort by descending id, which never changes an
-    order already used and puts rarer shingles first (common ones are seen early), keeping
-    the posting lists short.
-    """
-
-    def __init__(self, threshold: float):
-        self.threshold = threshold
-        self.shingle_ids: dict[str, int] = {}
-        self.sets: list[frozenset[int]] = []
-        self.owners: list[int] = []
-        self.postings: dict[int, list[int]] = {}
-
-    def tokens(self, shingles: frozenset[str]) -> frozenset[int]:
-        """``shingles`` as ids (assigning ids to new shingles)."""
-        ids = self.shingle_ids
-        return frozenset([ids.setdefault(shingle, len(ids)) for shingle in shingles])
-
-    def _prefix(self, tokens: frozenset[int]) -> list[int]:
-        size = len(tokens)
-        length = size - math.ceil(self.threshold**2 * size - 1e-9) + 1
-        return sorted(tokens, reverse=True)[:length]
-
-    def find(self, tokens: frozenset[int]) -> tuple[int, float] | None:
-        """The earliest accepted post whose similarity to ``tokens`` reaches the threshold,
-        as ``(owner, similarity)``; None if there is none."""
-        if not tokens:
-            return None
-        size, threshold = len(tokens), self.threshold
-        smallest, largest = threshold * size - 1e-9, size / threshold + 1e-9
-        candidates: set[int] = set()
-        for token in self._prefix(tokens):
-            candidates.update(self.postings.get(token, ()))
-        for index in sorted(candidates):
-            other = self.sets[index]
-            if not smallest <= len(other) <= largest:
-                continue  # sizes too different to reach the threshold
-            score = near_score(len(tokens & other), size, len(other))
-            if score >= threshold - 1e-9:
-                return self.owners[index], score
-        return None
-
-    def add(self, tokens: frozenset[int], owner: int) -> None:
-        if not tokens:
-            return
-        index = len(self.sets)
-        self.sets.append(tokens)
-        self.owners.append(owner)
-        for token in self._prefix(tokens):
-            self.postings.setdefault(token, []).append(index)
-
-
 # ------------------------------------------------------------------------------ allocation
 
 
@@ -1206,7 +1088,7 @@ class _Selector:
         self.picks: dict[int, Pick] = {}
         self.suppressed: dict[int, Suppression] = {}
         self.text_owner: dict[str, int] = {}
-        self.index = _NearDuplicateIndex(listed.params.near_duplicate_threshold)
+        self.index = NearDuplicateIndex(listed.params.near_duplicate_threshold)
         self.passes = 1
         self.rows: list[StratumCount] = []
         if self.params.dedupe:
