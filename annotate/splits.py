@@ -28,11 +28,12 @@ about half their share (validation and test 4-6 % each for 10 %); on sparser rep
 it costs far less (500 labelled demo posts: 9 % withheld, 80/10/10 met; the publishing
 benchmark's million posts: 8.5 % withheld, 80/11/9).
 
-Near-duplicates are the ones batch sampling avoids (:func:`annotate.sampling.similarity`, with
-its character shingles): same :func:`annotate.text.text_hash`, or shingle similarity at or
-above a threshold. The grouping is exact, not an approximation such as MinHash: every pair
-of posts at or above the threshold ends up in one group (and, through chains, posts linked
-by such pairs).
+Near-duplicates are the ones batch sampling avoids, found by the same code
+(:mod:`annotate.neardup`): same :func:`annotate.text.text_hash`, or shingle similarity
+(:func:`annotate.neardup.similarity`) at or above a threshold. The grouping
+(:func:`annotate.neardup.near_duplicate_groups`) is exact, not an approximation such as
+MinHash: every pair of posts at or above the threshold ends up in one group (and, through
+chains, posts linked by such pairs).
 
 Assignment
 ----------
@@ -65,17 +66,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from annotate.sampling import (  # one definition of "near-duplicate" for sampling and splits
-    DEFAULT_NEAR_DUPLICATE_THRESHOLD,
-    near_score,
-    shingles,
-)
-from annotate.text import text_hash
+from annotate.neardup import near_duplicate_groups  # the one definition, shared with sampling
 
 __all__ = [
     "DEFAULT_FRACTIONS",
@@ -94,143 +90,8 @@ DEFAULT_FRACTIONS = (0.8, 0.1, 0.1)
 _TEST = 2
 _MAX_SEED = 2**64 - 1
 _FRACTION_TOLERANCE = 1e-9
-_EPSILON = 1e-9
 # Shared groups listed by id in a report: enough to look at, not the whole corpus.
 _SHOWN = 10
-
-
-# ------------------------------------------------------------------------------- union-find
-
-
-class _UnionFind:
-    """Disjoint sets over ``0..size-1`` (path halving, union by size)."""
-
-    def __init__(self, size: int):
-        self.parent = list(range(size))
-        self.size = [1] * size
-
-    def find(self, node: int) -> int:
-        parent = self.parent
-        while parent[node] != node:
-            parent[node] = parent[parent[node]]
-            node = parent[node]
-        return node
-
-    def union(self, first: int, second: int) -> None:
-        first, second = self.find(first), self.find(second)
-        if first == second:
-            return
-        if self.size[first] < self.size[second]:
-            first, second = second, first
-        self.parent[second] = first
-        self.size[first] += self.size[second]
-
-    def labels(self) -> list[int]:
-        """Set ids ``0, 1, ...`` in order of each set's first member."""
-        numbers: dict[int, int] = {}
-        return [
-            numbers.setdefault(self.find(node), len(numbers)) for node in range(len(self.parent))
-        ]
-
-
-# -------------------------------------------------------------------------- near-duplicates
-
-
-def near_duplicate_groups(
-    texts: Sequence[str], *, threshold: float = DEFAULT_NEAR_DUPLICATE_THRESHOLD
-) -> list[int]:
-    """A near-duplicate group id per post: ``0, 1, ...`` in order of each group's first post.
-
-    Two posts are in one group when they have the same :func:`annotate.text.text_hash`, or
-    their :func:`annotate.sampling.similarity` is at least ``threshold``, or a chain of such
-    pairs links them. Posts without letters or digits (only links, emoji, hashtags) have no
-    shingles and are near-duplicates of one another, as in sampling.
-
-    Exact all-pairs search with prefix filtering (Bayardo, Ma and Srikant 2007, "Scaling up
-    all pairs similarity search"): posts with equal shingle sets are merged first; each
-    distinct set is a sorted list of shingle ids, rarest shingle first. Two sets ``x`` and
-    ``y`` at or above ``t`` share at least ``t·min(|x|, |y|) ≥ t²·max(|x|, |y|)`` shingles
-    (the size ratio is at least ``t`` too), so they share one among the first
-    ``|x| - ceil(t²·|x|) + 1`` ids of each; only sets sharing such an id, of compatible
-    sizes and not already in one group, are compared exactly.
-
-    >>> near_duplicate_groups([
-    ...     "紧急！内部人士透露晨曦银行明天起暂停所有取款，赶紧去取钱！",
-    ...     "今天天气不错，适合出去走走。",
-    ...     "真的假的？//@银行内幕哥:紧急！内部人士透露晨曦银行明天起暂停所有取款，赶紧去取钱！",
-    ...     "今天天气不错，适合出去走走。 ",
-    ... ])
-    [0, 1, 0, 1]
-    """
-    if isinstance(threshold, bool) or not isinstance(threshold, int | float):
-        raise ValueError(f"The near-duplicate threshold must be a number, not {threshold!r}.")
-    if not 0 < threshold <= 1:
-        raise ValueError(
-            f"The near-duplicate threshold must be above 0 and at most 1, not {threshold!r}."
-        )
-    forest = _UnionFind(len(texts))
-    first_by_hash: dict[str, int] = {}
-    first_by_shingles: dict[frozenset[str], int] = {}
-    for post, text in enumerate(texts):
-        forest.union(post, first_by_hash.setdefault(text_hash(text), post))
-    for first in first_by_hash.values():
-        post_shingles = shingles(texts[first])
-        forest.union(first, first_by_shingles.setdefault(post_shingles, first))
-    _merge_similar(forest, first_by_shingles, threshold)
-    return forest.labels()
-
-
-def _merge_similar(
-    forest: _UnionFind, representatives: Mapping[frozenset[str], int], threshold: float
-) -> None:
-    """Union the representatives of every two distinct shingle sets whose similarity is at
-    least ``threshold``; ``representatives`` maps each set to one post that has it."""
-    frequency: Counter[str] = Counter()
-    for shingle_set in representatives:
-        frequency.update(shingle_set)
-    # Rarest first keeps posting lists short; ties by the shingle itself, for determinism.
-    order = sorted(frequency, key=lambda shingle: (frequency[shingle], shingle))
-    shingle_id = {shingle: number for number, shingle in enumerate(order)}
-    squared = threshold * threshold
-    # Sets in order of size, so that a set only meets smaller ones in the postings, and the
-    # ones too small for it (below t·size) are too small for every later set: drop them.
-    items = sorted(
-        (
-            (sorted(shingle_id[shingle] for shingle in shingle_set), owner)
-            for shingle_set, owner in representatives.items()
-            if shingle_set
-        ),
-        key=lambda item: (len(item[0]), item[1]),
-    )
-    postings: dict[int, deque[int]] = {}
-    sets: list[frozenset[int]] = []
-    owners: list[int] = []
-    for tokens, owner in items:
-        size = len(tokens)
-        prefix = tokens[: size - math.ceil(squared * size - _EPSILON) + 1]
-        token_set = frozenset(tokens)
-        smallest = threshold * size - _EPSILON
-        root = forest.find(owner)
-        candidates: set[int] = set()
-        for token in prefix:
-            posting = postings.get(token)
-            if posting:
-                while posting and len(sets[posting[0]]) < smallest:
-                    posting.popleft()
-                candidates.update(posting)
-        for index in candidates:
-            other_root = forest.find(owners[index])
-            if other_root == root:
-                continue  # already one group: how similar does not matter
-            other = sets[index]
-            if near_score(len(token_set & other), size, len(other)) >= threshold - _EPSILON:
-                forest.union(root, other_root)
-                root = forest.find(root)
-        index = len(sets)
-        sets.append(token_set)
-        owners.append(owner)
-        for token in prefix:
-            postings.setdefault(token, deque()).append(index)
 
 
 # ------------------------------------------------------------------------------------ groups

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 import yaml
 
-from annotate import sampling
 from annotate.corpus import ingest_files
 from annotate.demo import VIOLATION_LABELS, generate_posts
 from annotate.errors import InputError
@@ -34,6 +33,7 @@ from annotate.sampling import (
     rank_key,
     read_candidates,
     read_gold_candidates,
+    scan,
     select_batch,
     shortlist,
     similarity,
@@ -358,11 +358,11 @@ def test_random_batch_equals_the_brute_force_definition(demo) -> None:
 def test_more_passes_give_the_same_batch_as_a_wide_margin(demo, lexicon, monkeypatch, params):
     """When suppression uses up the shortlist's margin, further passes fetch the next-ranked
     candidates; the batch is the one a margin wide enough for everything gives."""
-    monkeypatch.setattr(sampling, "_MARGIN_SHARE", 100.0)
+    monkeypatch.setattr(scan, "_MARGIN_SHARE", 100.0)
     wide = select_batch(demo, params, lexicon)
     assert wide.passes == 1
-    monkeypatch.setattr(sampling, "_MARGIN_SHARE", 0.0)
-    monkeypatch.setattr(sampling, "_MARGIN_MIN", 1)
+    monkeypatch.setattr(scan, "_MARGIN_SHARE", 0.0)
+    monkeypatch.setattr(scan, "_MARGIN_MIN", 1)
     narrow = select_batch(demo, params, lexicon)
     assert narrow.passes > 1
     assert replace(narrow, passes=1) == wide

@@ -1,16 +1,15 @@
-"""Splits: near-duplicate groups, account and near-duplicate grouping, stratified group
-assignment, determinism by seed, stability of test across versions, fraction validation."""
+"""Splits: account and near-duplicate grouping, stratified group assignment, determinism by
+seed, stability of test across versions, fraction validation (near-duplicate groups
+themselves: test_neardup.py)."""
 
 from __future__ import annotations
 
-import itertools
 from collections import Counter, defaultdict
 from typing import Any
 
 import pytest
 
 from annotate.demo import generate_posts
-from annotate.sampling import similarity
 from annotate.splits import (
     SPLITS,
     assign_splits,
@@ -53,57 +52,6 @@ def shared(assignment: dict[str, str], ids: list[str], keys: list[Any]) -> int:
     for item, key in zip(ids, keys, strict=True):
         splits[key].add(assignment[item])
     return sum(len(where) > 1 for where in splits.values())
-
-
-# ------------------------------------------------------------------------------ near-duplicates
-
-
-def test_near_duplicate_groups_join_every_pair_at_the_threshold(corpus: list[dict[str, Any]]):
-    texts = [post["text"] for post in corpus[:400]]
-    groups = near_duplicate_groups(texts)
-    pairs = 0
-    for first, second in itertools.combinations(range(len(texts)), 2):
-        if similarity(texts[first], texts[second]) >= 0.8:
-            pairs += 1
-            assert groups[first] == groups[second], (texts[first], texts[second])
-    assert pairs > 20  # the demo corpus has reposts, so the check is not vacuous
-
-
-def test_near_duplicate_groups_join_only_posts_linked_by_such_pairs(
-    corpus: list[dict[str, Any]],
-):
-    texts = [post["text"] for post in corpus[:400]]
-    groups = near_duplicate_groups(texts)
-    members: defaultdict[int, list[int]] = defaultdict(list)
-    for post, group in enumerate(groups):
-        members[group].append(post)
-    for posts in members.values():
-        linked, frontier = {posts[0]}, [posts[0]]
-        while frontier:
-            post = frontier.pop()
-            for other in posts:
-                if other not in linked and similarity(texts[post], texts[other]) >= 0.8:
-                    linked.add(other)
-                    frontier.append(other)
-        assert linked == set(posts)
-
-
-def test_exact_duplicates_differing_in_case_and_spaces_are_one_group():
-    groups = near_duplicate_groups(["Bank X  will fail", "bank x will FAIL", "完全不同的内容"])
-    assert groups == [0, 0, 1]
-
-
-def test_a_stricter_threshold_gives_more_groups(corpus: list[dict[str, Any]]):
-    texts = [post["text"] for post in corpus[:1000]]
-    assert len(set(near_duplicate_groups(texts, threshold=0.95))) > len(
-        set(near_duplicate_groups(texts, threshold=0.8))
-    )
-
-
-@pytest.mark.parametrize("threshold", [0, -0.1, 1.5, True])
-def test_invalid_thresholds_raise(threshold: float):
-    with pytest.raises(ValueError, match="threshold"):
-        near_duplicate_groups(["a"], threshold=threshold)
 
 
 # ----------------------------------------------------------------------------------- groups
