@@ -703,10 +703,14 @@ def ingest_files(
             rejects.close()
             report.rejects_file = str(rejects.path) if rejects.path else None
             report.seconds = time.perf_counter() - started
-            # Strict runs keep nothing unless they finish; other runs keep committed batches.
-            connection.rollback()
-            if not strict or status == "done":
+            if status == "done":
+                # One commit: a strict run's posts and its record, or a run's last batch.
                 _finish_run(connection, report, status)
+            else:
+                # Strict runs keep nothing unless they finish; other runs keep committed batches.
+                connection.rollback()
+                if not strict:
+                    _record_failure(connection, report, status)
     if report.read and report.rejected == report.read:
         raise InputError(
             f"Every row was rejected ({report.rejected}); nothing was stored.",
@@ -766,18 +770,22 @@ def _start_run(connection: Connection, run: IngestRun, commit: bool) -> int:
 
 def _finish_run(connection: Connection, report: IngestReport, status: str) -> None:
     table = IngestRun.__table__
-    try:
-        connection.execute(
-            update(table)
-            .where(table.c.id == report.run_id)
-            .values(
-                status=status,
-                finished_at=datetime.now(UTC),
-                same_text=report.same_text,
-                **report.counts(),
-            )
+    connection.execute(
+        update(table)
+        .where(table.c.id == report.run_id)
+        .values(
+            status=status,
+            finished_at=datetime.now(UTC),
+            same_text=report.same_text,
+            **report.counts(),
         )
-        connection.commit()
+    )
+    connection.commit()
+
+
+def _record_failure(connection: Connection, report: IngestReport, status: str) -> None:
+    try:
+        _finish_run(connection, report, status)
     except Exception:
         connection.rollback()  # the run's own record is bookkeeping; never mask the real error
 

@@ -402,3 +402,24 @@ def test_csv_row_with_undecodable_bytes_is_rejected_alone(store, tmp_path):
     report = ingest_files(store, [path], on_reject=rejects.append)
     assert report.inserted == 2
     assert [str(r) for r in rejects] == [f"{path}:3: undecodable bytes (not utf-8)"]
+
+
+# --------------------------------------------------- nothing lost, nothing duplicated
+
+
+def test_successful_strict_run_commits_everything_and_records_itself(store, tmp_path):
+    rows = [{"post_id": f"x{i}", "text": f"帖子 {i}"} for i in range(12_000)]
+    report = ingest_files(store, [write_jsonl(tmp_path / "p.jsonl", rows)], strict=True)
+    assert report.counts()["inserted"] == 12_000
+    assert count_posts(store) == 12_000
+    with store.session() as session:
+        run = session.get(IngestRun, report.run_id)
+    assert (run.status, run.strict, run.read, run.inserted) == ("done", True, 12_000, 12_000)
+
+
+def test_cli_successful_strict_run_stores_its_posts(workdir):
+    write_jsonl(workdir / "p.jsonl", POSTS)
+    result = invoke("ingest", "p.jsonl", "--strict", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["inserted"] == 3
+    assert json.loads(invoke("posts", "stats", "--json").stdout)["posts"] == 3
