@@ -35,6 +35,10 @@ from annotate.store import IngestRun, Post, Store
 from annotate.text import detect_language, normalise_text, text_hash
 
 BATCH_SIZE = 10_000
+MAX_FIELD_CHARS = 10 * 2**20
+"""The longest text (and, in CSV, the longest field) a row may have, in characters. Far beyond
+any post (a long article is about 200,000), and far within what the stores take (a text column
+holds up to 1 GB on PostgreSQL and on SQLite with its default limits)."""
 SNIFF_BYTES = 256 * 1024
 COUNT_FIELDS = ("likes", "reposts", "comments", "views")
 OPTIONAL_FIELDS = ("platform", "account_id", "created_at", "url", "lang", *COUNT_FIELDS)
@@ -189,6 +193,39 @@ def _refuse_constant(name: str) -> Any:
     raise json.JSONDecodeError(f"{name} is not valid JSON", name, 0)
 
 
+class _Lines:
+    """The lines of a text stream, numbered, counting the quote characters of the record being
+    read: after a record that cannot be parsed, an odd count means its end is still ahead."""
+
+    def __init__(self, text: IO[str]):
+        self.number = 0
+        self.quotes = 0
+        self.exhausted = False
+        self.lines = self._read(text)
+
+    def _read(self, text: IO[str]) -> Iterator[str]:
+        for line in text:
+            self.number += 1
+            self.quotes += line.count('"')
+            yield line
+        self.exhausted = True
+
+    def skip_record(self) -> None:
+        """Read on to the end of the record under way (where its quotes are balanced)."""
+        while self.quotes % 2 and next(self.lines, None) is not None:
+            pass
+
+
+def _next_record(reader: Iterator[list[str]]) -> list[str]:
+    """The next CSV record, with fields up to MAX_FIELD_CHARS; the csv module's limit is
+    process-wide, so it is raised for this call only."""
+    previous = csv.field_size_limit(MAX_FIELD_CHARS)
+    try:
+        return next(reader)
+    finally:
+        csv.field_size_limit(previous)
+
+
 class _CsvReader(_Reader):
     def __init__(self, path: Path, encoding: str, delimiter: str):
         super().__init__(path, encoding)
@@ -200,9 +237,10 @@ class _CsvReader(_Reader):
             self.total = self.path.stat().st_size
             # surrogateescape keeps undecodable bytes visible, so that only their row is rejected.
             text = io.TextIOWrapper(binary, encoding=encoding, errors="surrogateescape", newline="")
-            reader = csv.reader(text, delimiter=self.delimiter)
+            lines = _Lines(text)
+            reader = csv.reader(lines.lines, delimiter=self.delimiter)
             try:
-                header = next(reader)
+                header = _next_record(reader)
             except StopIteration:
                 return
             except csv.Error as error:
@@ -214,23 +252,34 @@ class _CsvReader(_Reader):
                 )
             header = [name.strip() for name in header]
             width = len(header)
-            previous_end = reader.line_num
             while True:
+                line_number = lines.number + 1
+                lines.quotes = 0
                 try:
-                    values = next(reader)
+                    values = _next_record(reader)
                 except StopIteration:
                     break
                 except csv.Error as error:
-                    yield _Row(previous_end + 1, None, f"malformed CSV ({error})")
-                    previous_end = reader.line_num
+                    # The parser stopped inside the record: read past its end and start afresh,
+                    # so that the rest of it does not turn into rows of its own.
+                    lines.skip_record()
+                    reader = csv.reader(lines.lines, delimiter=self.delimiter)
+                    yield _Row(line_number, None, _csv_error_reason(error))
                     continue
-                line_number = previous_end + 1
-                previous_end = reader.line_num
                 if line_number % 256 == 0:
                     self.done = _compressed_position(binary)
                 if not values or (len(values) == 1 and not values[0].strip()):
                     continue
                 raw = self.delimiter.join(values)
+                if lines.quotes % 2 and lines.exhausted:
+                    yield _Row(
+                        line_number,
+                        None,
+                        "a quoted field opened in this row is not closed before the end of the "
+                        "file",
+                        raw[:2000],
+                    )
+                    continue
                 if _SURROGATES.search(raw):
                     yield _Row(
                         line_number,
@@ -248,6 +297,12 @@ class _CsvReader(_Reader):
                 record = {name: value for name, value in zip(header, values, strict=True) if value}
                 yield _Row(line_number, record, raw=raw)
         self.done = self.total
+
+
+def _csv_error_reason(error: csv.Error) -> str:
+    if "field larger than field limit" in str(error):
+        return f"a field is longer than {MAX_FIELD_CHARS:,} characters"
+    return f"malformed CSV ({error})"
 
 
 class _ParquetReader(_Reader):
@@ -389,6 +444,8 @@ def _text(value: Any, name: str) -> str:
         raise _RowError(f"missing {name!r} (the post text)")
     if not isinstance(value, str):
         raise _RowError(f"{name!r} must be a string, found {_type_name(value)}")
+    if len(value) > MAX_FIELD_CHARS:
+        raise _RowError(f"{name!r} is longer than {MAX_FIELD_CHARS:,} characters")
     text = normalise_text(value)
     if not text:
         raise _RowError(f"{name!r} (the post text) is empty")

@@ -423,3 +423,83 @@ def test_cli_successful_strict_run_stores_its_posts(workdir):
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["inserted"] == 3
     assert json.loads(invoke("posts", "stats", "--json").stdout)["posts"] == 3
+
+
+def long_article(size):
+    """A quoted CSV cell's worth of text with the commas, quotes and line breaks that would
+    turn into rows of their own if the parser lost its place inside it."""
+    line = 'line 4559, "quoted" 股市 暴跌\n'
+    return (line * (size // len(line) + 1))[:size]
+
+
+def test_csv_field_over_the_csv_module_default_limit_is_one_post(store, tmp_path):
+    article = long_article(200_000)
+    path = write_csv(
+        tmp_path / "p.csv",
+        [
+            {"post_id": "1", "text": "第一条"},
+            {"post_id": "2", "text": article},
+            {"post_id": "3", "text": "第三条"},
+        ],
+    )
+    rejects = []
+    report = ingest_files(store, [path], on_reject=rejects.append)
+    assert rejects == []
+    assert report.counts()["inserted"] == 3
+    with store.session() as session:
+        texts = dict(session.exec(select(Post.post_id, Post.text)).all())
+    assert texts == {"1": "第一条", "2": article.strip(), "3": "第三条"}
+
+
+def test_csv_field_over_the_limit_rejects_its_row_and_the_next_rows_are_read(store, tmp_path):
+    from annotate.corpus import MAX_FIELD_CHARS
+
+    path = write_csv(
+        tmp_path / "p.csv",
+        [
+            {"post_id": "1", "text": "第一条"},
+            {"post_id": "2", "text": long_article(MAX_FIELD_CHARS + 10)},
+            {"post_id": "3", "text": "第三条\n第二行"},
+            {"post_id": "4", "text": ""},
+        ],
+    )
+    rejects = []
+    report = ingest_files(store, [path], on_reject=rejects.append)
+    assert [str(item) for item in rejects] == [
+        f"{path}:3: a field is longer than {MAX_FIELD_CHARS:,} characters",
+        f"{path}:{3 + long_article(MAX_FIELD_CHARS + 10).count(chr(10)) + 3}: "
+        "missing 'text' (the post text)",
+    ]
+    assert report.counts() == {
+        "read": 4,
+        "inserted": 2,
+        "duplicates": 0,
+        "rejected": 2,
+    }
+    with store.session() as session:
+        texts = dict(session.exec(select(Post.post_id, Post.text)).all())
+    assert texts == {"1": "第一条", "3": "第三条\n第二行"}
+
+
+def test_text_over_the_limit_is_rejected_in_json_lines_too(store, tmp_path):
+    from annotate.corpus import MAX_FIELD_CHARS
+
+    path = write_jsonl(
+        tmp_path / "p.jsonl",
+        [{"post_id": "1", "text": "x" * (MAX_FIELD_CHARS + 1)}, {"post_id": "2", "text": "ok"}],
+    )
+    rejects = []
+    assert ingest_files(store, [path], on_reject=rejects.append).inserted == 1
+    assert [str(item) for item in rejects] == [
+        f"{path}:1: 'text' is longer than {MAX_FIELD_CHARS:,} characters"
+    ]
+
+
+def test_csv_quote_left_open_to_the_end_of_the_file_rejects_its_row(store, tmp_path):
+    path = tmp_path / "p.csv"
+    path.write_text('post_id,text\n1,ok\n2,"never closed\n3,read into row 2\n', encoding="utf-8")
+    rejects = []
+    assert ingest_files(store, [path], on_reject=rejects.append).inserted == 1
+    assert [str(item) for item in rejects] == [
+        f"{path}:3: a quoted field opened in this row is not closed before the end of the file"
+    ]
