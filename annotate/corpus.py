@@ -102,6 +102,7 @@ class _Row:
     error: str | None = None
     raw: str | None = None
     where: str | None = None  # overrides the file name in messages (a dataset's split)
+    escaped_nul: bool = False  # a JSON line with \u0000: its fields need the NUL removed
 
 
 class _Reader:
@@ -171,7 +172,7 @@ class _JsonLinesReader(_Reader):
                     found = _type_name(record)
                     yield _Row(line_number, None, f"expected a JSON object, found {found}", text)
                     continue
-                yield _Row(line_number, record)
+                yield _Row(line_number, record, escaped_nul=b"\\u0000" in raw)
         self.done = self.total
 
     def _bad_line(self, line_number: int, raw: bytes) -> _Row:
@@ -422,6 +423,11 @@ def _type_name(value: Any) -> str:
     )
 
 
+def _without_nul(text: str) -> str:
+    """``text`` without NUL characters, which PostgreSQL cannot store in text or JSON."""
+    return text.replace("\x00", "") if "\x00" in text else text
+
+
 def _post_id(value: Any, name: str) -> str:
     if value is None or value == "":
         raise _RowError(f"missing {name!r} (the post id)")
@@ -431,7 +437,7 @@ def _post_id(value: Any, name: str) -> str:
         if not value.is_integer():
             raise _RowError(f"{name!r} must be a string or an integer, found {value!r}")
         value = int(value)
-    post_id = str(value).strip()
+    post_id = _without_nul(str(value)).strip()
     if not post_id:
         raise _RowError(f"{name!r} (the post id) is blank")
     if len(post_id) > 200:
@@ -453,13 +459,13 @@ def _text(value: Any, name: str) -> str:
 
 
 def _short_string(value: Any, name: str, limit: int) -> str | None:
-    if type(value) is str and len(value) <= limit:  # the common case, checked cheaply
+    if type(value) is str and len(value) <= limit and "\x00" not in value:  # the common case
         return value.strip() or None
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise _RowError(f"{name!r} must be a string, found {_type_name(value)}")
-    text = str(value).strip()
+    text = _without_nul(str(value)).strip()
     if len(text) > limit:
         raise _RowError(f"{name!r} is longer than {limit} characters")
     return text or None
@@ -502,7 +508,7 @@ def _timestamp(value: Any, name: str) -> datetime | None:
     elif isinstance(value, str) and _EPOCH.fullmatch(value.strip()):
         return _timestamp(float(value), name)  # CSV cells are text, epochs included
     elif isinstance(value, str):
-        text = value.strip()
+        text = _without_nul(value).strip()
         try:
             moment = datetime.fromisoformat(text.replace("/", "-"))
         except ValueError:
@@ -516,12 +522,15 @@ def _timestamp(value: Any, name: str) -> datetime | None:
 
 
 def _jsonable(value: Any) -> Any:
+    """``value`` as JSON types, without NUL characters in its strings."""
+    if isinstance(value, str):
+        return _without_nul(value)
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
+        return _without_nul(value.decode("utf-8", "replace"))
     if isinstance(value, dict):
-        return {str(key): _jsonable(item) for key, item in value.items()}
+        return {_without_nul(str(key)): _jsonable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(item) for item in value]
     if isinstance(value, float) and not math.isfinite(value):
@@ -794,7 +803,8 @@ def _ingest_one(
         error = row.error
         if error is None:
             try:
-                writer.add(post_values(row.record, id_field, text_field, reader.json_native))
+                native = reader.json_native and not row.escaped_nul
+                writer.add(post_values(row.record, id_field, text_field, native))
             except _RowError as row_error:
                 error = str(row_error)
         if error is not None:

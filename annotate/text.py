@@ -1,7 +1,7 @@
 """Post text: normalisation, language detection and content hashing (pure functions).
 
 Normalisation is deliberately light: NFC (not NFKC, which would turn full-width punctuation
-into ASCII and change what annotators see), zero-width characters removed, line endings
+into ASCII and change what annotators see), zero-width and NUL characters removed, line endings
 unified, outer whitespace stripped. Emoji, hashtags (``#话题#``), @mentions and links are kept.
 """
 
@@ -11,12 +11,12 @@ import hashlib
 import re
 import unicodedata
 
-# Zero-width space, non-joiner, word joiner and BOM go everywhere. The zero-width joiner goes
-# too, except between two emoji, where it builds one glyph (👨‍👩‍👧) and removing it would
-# change the emoji.
+# NUL (which PostgreSQL cannot store), zero-width space, non-joiner, word joiner and BOM go
+# everywhere. The zero-width joiner goes too, except between two emoji, where it builds one
+# glyph (👨‍👩‍👧) and removing it would change the emoji.
 _EMOJI = r"\u2600-\u27bf\ufe0f\U0001f000-\U0001faff"
-_ZERO_WIDTH = re.compile(
-    rf"[\u200b\u200c\u2060\ufeff\u180e]|(?<![{_EMOJI}])\u200d|\u200d(?![{_EMOJI}])"
+_INVISIBLE = re.compile(
+    rf"[\x00\u200b\u200c\u2060\ufeff\u180e]|(?<![{_EMOJI}])\u200d|\u200d(?![{_EMOJI}])"
 )
 _LINE_ENDINGS = re.compile(r"\r\n?")
 
@@ -31,10 +31,11 @@ LANGUAGES = ("zh", "en", "other")
 
 
 def normalise_text(text: str) -> str:
-    """NFC, zero-width characters removed, ``\\r\\n`` → ``\\n``, outer whitespace stripped."""
+    """NFC, zero-width and NUL characters removed, ``\\r\\n`` → ``\\n``, outer whitespace
+    stripped."""
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
-    text = _ZERO_WIDTH.sub("", text)
+    text = _INVISIBLE.sub("", text)
     if "\r" in text:
         text = _LINE_ENDINGS.sub("\n", text)
     return text.strip()

@@ -13,6 +13,7 @@ from sqlmodel import func, select
 from annotate.corpus import ingest_files, post_stats
 from annotate.errors import InputError
 from annotate.store import IngestRun, Post, open_store
+from annotate.text import text_hash
 from tests.cli import invoke
 
 POSTS = [
@@ -503,3 +504,34 @@ def test_csv_quote_left_open_to_the_end_of_the_file_rejects_its_row(store, tmp_p
     assert [str(item) for item in rejects] == [
         f"{path}:3: a quoted field opened in this row is not closed before the end of the file"
     ]
+
+
+NUL_ROWS = [{"post_id": f"n{i}", "text": f"第{i}条：央行降准", "tag": f"t{i}"} for i in range(50)]
+NUL_ROWS[7] = {"post_id": "n7", "text": "华兴\x00银行挤兑\x00", "tag": "t7"}
+NUL_ROWS[23] = {"post_id": "n\x0023", "text": "第23条", "tag": "scraped\x00tag", "plat\x00": "x"}
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv", ".parquet"])
+def test_nul_characters_are_removed_from_every_field_on_both_stores(store, tmp_path, suffix):
+    path = tmp_path / f"p{suffix}"
+    if suffix == ".jsonl":
+        write_jsonl(path, NUL_ROWS)
+    elif suffix == ".csv":
+        write_csv(path, NUL_ROWS)
+    else:
+        names = sorted({name for row in NUL_ROWS for name in row})
+        pq.write_table(
+            pa.table({name: [row.get(name) for row in NUL_ROWS] for name in names}), path
+        )
+    report = ingest_files(store, [path])
+    assert (report.inserted, report.rejected) == (50, 0)
+    with store.session() as session:
+        posts = {post.post_id: post for post in session.exec(select(Post))}
+    assert len(posts) == 50
+    assert posts["n7"].text == "华兴银行挤兑"
+    assert posts["n23"].meta["tag"] == "scraped" + "tag"
+    assert posts["n23"].meta["plat"] == "x"
+    for post in posts.values():
+        stored = [post.post_id, post.text, *post.meta, *post.meta.values()]
+        assert not any("\x00" in value for value in stored if value), stored
+    assert posts["n7"].text_hash == text_hash("华兴银行挤兑")

@@ -17,8 +17,8 @@ def test_normalise_keeps_full_width_punctuation_and_quirks():
     assert normalise_text(post) == post
 
 
-@pytest.mark.parametrize("char", ["\u200b", "\u200c", "\u2060", "\ufeff", "\u200d"])
-def test_normalise_removes_zero_width_characters(char):
+@pytest.mark.parametrize("char", ["\u200b", "\u200c", "\u2060", "\ufeff", "\u200d", "\x00"])
+def test_normalise_removes_zero_width_and_nul_characters(char):
     assert normalise_text(f"华兴{char}银行{char}挤兑") == "华兴银行挤兑"
 
 
