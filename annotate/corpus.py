@@ -21,6 +21,7 @@ import json
 import math
 import re
 import time
+from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import orjson
-from sqlalchemy import JSON, Connection, DateTime, select, update
+from sqlalchemy import JSON, Connection, DateTime, Row, select, update
 
 from annotate.errors import InputError
 from annotate.store import IngestRun, Post, Store
@@ -63,12 +64,15 @@ class Reject:
 @dataclass
 class IngestReport:
     """What one ingest run did. ``duplicates`` counts rows whose ``(source, post_id)`` was
-    already stored (or repeated in the run); ``same_text`` counts new posts whose text was
-    already stored under another id (they are stored and grouped by ``text_hash``)."""
+    already stored (or read earlier in the run) with the same text; ``conflicts`` counts rows
+    whose id was, but with another text (not stored: the earlier text stays); ``same_text``
+    counts new posts whose text was already stored under another id (they are stored and
+    grouped by ``text_hash``)."""
 
     read: int = 0
     inserted: int = 0
     duplicates: int = 0
+    conflicts: int = 0
     rejected: int = 0
     same_text: int = 0
     run_id: int | None = None
@@ -81,6 +85,7 @@ class IngestReport:
             "read": self.read,
             "inserted": self.inserted,
             "duplicates": self.duplicates,
+            "conflicts": self.conflicts,
             "rejected": self.rejected,
         }
 
@@ -580,8 +585,53 @@ def post_values(
 # ---------------------------------------------------------------------------- writing
 
 
+class _Places:
+    """Where each post id of a run was first read, in 16 bytes per row: ids are kept as their
+    ``hash()`` and places as ``file number << 40 | line``; names are looked up only for the
+    rare ids that conflict."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.numbers: dict[str, int] = {}
+        self.hashes = array("q")
+        self.places = array("q")
+
+    def encode(self, where: str, line: int) -> int:
+        number = self.numbers.get(where)
+        if number is None:
+            number = self.numbers[where] = len(self.names)
+            self.names.append(where)
+        return number << 40 | line
+
+    def locate(self, place: int) -> tuple[str, int]:
+        """The file (or dataset split) and line of an encoded place."""
+        return self.names[place >> 40], place & (1 << 40) - 1
+
+    def where(self, place: int) -> str:
+        return "{}:{}".format(*self.locate(place))
+
+    def add(self, post_id: str, place: int) -> None:
+        self.hashes.append(hash(post_id))
+        self.places.append(place)
+
+    def first(self, post_ids: list[str]) -> dict[str, str]:
+        """``FILE:LINE`` where each of ``post_ids`` was first read in this run."""
+        import numpy as np
+
+        wanted = {hash(post_id): post_id for post_id in post_ids}
+        hashes = np.frombuffer(self.hashes, dtype=np.int64)
+        found: dict[str, str] = {}
+        for index in np.flatnonzero(np.isin(hashes, list(wanted))).tolist():
+            post_id = wanted[self.hashes[index]]
+            found.setdefault(post_id, self.where(self.places[index]))
+        return found
+
+
 class _PostWriter:
     """Buffers validated posts and writes them in batches, skipping known ``(source, post_id)``.
+
+    A known id with the same text is a duplicate; with another text it is a conflict, handed
+    to ``on_conflict`` and not stored.
 
     Rows go to the driver's ``executemany`` as tuples, with SQLAlchemy's own bind processors
     for the date and JSON columns: per-row statement handling in SQLAlchemy costs more than
@@ -595,6 +645,7 @@ class _PostWriter:
         run_id: int,
         report: IngestReport,
         commit: bool,
+        on_conflict: Callable[[Reject], None],
     ):
         dialect = connection.dialect
         if dialect.name not in {"sqlite", "postgresql"}:
@@ -604,7 +655,10 @@ class _PostWriter:
         self.source = source
         self.run_id = run_id
         self.report = report
+        self.on_conflict = on_conflict
         self.buffer: dict[str, dict[str, Any]] = {}
+        self.buffer_places: dict[str, int] = {}
+        self.places = _Places()
         table = Post.__table__
         self.table = table
         self.columns = [column.name for column in table.columns if column.name != "id"]
@@ -622,24 +676,39 @@ class _PostWriter:
             "ON CONFLICT (source, post_id) DO NOTHING"
         )
 
-    def _lookup(self, sql: str, params: list[Any], values: list[str]) -> set[str]:
-        """The first column of ``SQL IN values``, in plain SQL (SQLAlchemy's expanding IN
-        compiles 10,000 parameter names per batch, which costs more than the query)."""
+    def _lookup(self, sql: str, params: list[Any], values: list[str]) -> list[Row]:
+        """The rows of ``SQL IN values``, in plain SQL (SQLAlchemy's expanding IN compiles
+        10,000 parameter names per batch, which costs more than the query)."""
         if self.connection.dialect.name == "postgresql":
             sql, params = f"{sql} = ANY({self.mark})", [*params, values]
         else:
             sql, params = f"{sql} IN ({', '.join('?' * len(values))})", [*params, *values]
-        return {row[0] for row in self.connection.exec_driver_sql(sql, tuple(params))}
+        return list(self.connection.exec_driver_sql(sql, tuple(params)))
 
     def _bind(self, name: str, value: Any) -> Any:
         processor = self.processors.get(name)
         return processor(value) if processor is not None else value
 
-    def add(self, values: dict[str, Any]) -> None:
-        if values["post_id"] in self.buffer:
-            self.report.duplicates += 1
+    def _conflict(self, values: dict[str, Any], place: int, why: str) -> None:
+        self.report.conflicts += 1
+        name, line = self.places.locate(place)
+        raw = _raw_record({"post_id": values["post_id"], "text": values["text"]})
+        self.on_conflict(Reject(name, line, f"conflict: post_id {values['post_id']!r} {why}", raw))
+
+    def add(self, values: dict[str, Any], where: str, line: int) -> None:
+        post_id = values["post_id"]
+        place = self.places.encode(where, line)
+        earlier = self.buffer.get(post_id)
+        if earlier is not None:
+            if earlier["text"] == values["text"]:
+                self.report.duplicates += 1
+            else:
+                first = self.places.where(self.buffer_places[post_id])
+                self._conflict(values, place, f"was read at {first} with a different text")
             return
-        self.buffer[values["post_id"]] = values
+        self.buffer[post_id] = values
+        self.buffer_places[post_id] = place
+        self.places.add(post_id, place)
         if len(self.buffer) >= BATCH_SIZE:
             self.flush()
 
@@ -647,20 +716,44 @@ class _PostWriter:
         if not self.buffer:
             return
         posts, self.buffer = self.buffer, {}
+        places, self.buffer_places = self.buffer_places, {}
         table = self.table
-        known = self._lookup(
-            f"SELECT post_id FROM {table.name} WHERE source = {self.mark} AND post_id",
-            [self.source],
-            list(posts),
-        )
-        new = [values for post_id, values in posts.items() if post_id not in known]
-        self.report.duplicates += len(known)
+        stored = {
+            post_id: (text, run_id)
+            for post_id, text, run_id in self._lookup(
+                f"SELECT post_id, text, ingest_run_id FROM {table.name} "
+                f"WHERE source = {self.mark} AND post_id",
+                [self.source],
+                list(posts),
+            )
+        }
+        new = []
+        read_in_this_run = []
+        for post_id, values in posts.items():
+            if post_id not in stored:
+                new.append(values)
+                continue
+            text, run_id = stored[post_id]
+            if text == values["text"]:
+                self.report.duplicates += 1
+            elif run_id == self.run_id:
+                read_in_this_run.append(post_id)
+            else:
+                why = f"is already stored with a different text (ingest run {run_id})"
+                self._conflict(values, places[post_id], why)
+        if read_in_this_run:
+            for post_id, first in self.places.first(read_in_this_run).items():
+                why = f"was read at {first} with a different text"
+                self._conflict(posts[post_id], places[post_id], why)
         if not new:
             return
         hashes = {values["text_hash"] for values in new}
-        seen_text = self._lookup(
-            f"SELECT DISTINCT text_hash FROM {table.name} WHERE text_hash", [], list(hashes)
-        )
+        seen_text = {
+            row[0]
+            for row in self._lookup(
+                f"SELECT DISTINCT text_hash FROM {table.name} WHERE text_hash", [], list(hashes)
+            )
+        }
         fixed = {"source": self.source, "ingest_run_id": self.run_id, "ingested_at": _utcnow()}
         fixed = {name: self._bind(name, value) for name, value in fixed.items()}
         per_row = [(name, fn) for name, fn in self.processors.items() if name not in fixed]
@@ -695,16 +788,26 @@ ProgressCallback = Callable[[str, int, int, int, str], None]
 
 
 class _RejectLog:
-    """Reports rejected rows as they happen and appends them to a JSONL file under ``folder``."""
+    """Reports rows that are not stored (rejected, or in conflict) as they happen and appends
+    them to a JSONL file under ``folder``; with ``strict`` the first one stops the run."""
 
-    def __init__(self, folder: Path | None, run_id: int, callback: Callable[[Reject], None] | None):
-        self.folder = folder
+    def __init__(
+        self,
+        folder: Path | None,
+        run_id: int,
+        callback: Callable[[Reject], None] | None,
+        strict: bool,
+    ):
+        self.folder = None if strict else folder
         self.run_id = run_id
         self.callback = callback
+        self.strict = strict
         self.path: Path | None = None
         self.handle: IO[str] | None = None
 
     def add(self, item: Reject) -> None:
+        if self.strict:
+            raise InputError(f"{item}.", hint="Nothing from this run was stored (--strict).")
         if self.callback is not None:
             self.callback(item)
         if self.folder is None:
@@ -754,12 +857,14 @@ def ingest_files(
     with store.engine.connect() as connection:
         run = IngestRun(source=source, files=report.files, strict=strict)
         report.run_id = _start_run(connection, run, commit=not strict)
-        writer = _PostWriter(connection, source, report.run_id, report, commit=not strict)
-        rejects = _RejectLog(None if strict else rejects_dir, report.run_id, on_reject)
+        rejects = _RejectLog(rejects_dir, report.run_id, on_reject, strict)
+        writer = _PostWriter(
+            connection, source, report.run_id, report, commit=not strict, on_conflict=rejects.add
+        )
         status = "failed"
         try:
             for reader in readers:
-                _ingest_one(reader, writer, report, rejects, id_field, text_field, strict, progress)
+                _ingest_one(reader, writer, report, rejects, id_field, text_field, progress)
             writer.flush()
             status = "done"
         except KeyboardInterrupt:
@@ -792,7 +897,6 @@ def _ingest_one(
     rejects: _RejectLog,
     id_field: str,
     text_field: str,
-    strict: bool,
     progress: ProgressCallback | None,
 ) -> None:
     name = str(reader.path)
@@ -800,19 +904,19 @@ def _ingest_one(
     for row in reader.rows():
         rows_in_file += 1
         report.read += 1
+        where = row.where or name
         error = row.error
         if error is None:
             try:
                 native = reader.json_native and not row.escaped_nul
-                writer.add(post_values(row.record, id_field, text_field, native))
+                values = post_values(row.record, id_field, text_field, native)
             except _RowError as row_error:
                 error = str(row_error)
+            else:
+                writer.add(values, where, row.line)
         if error is not None:
             report.rejected += 1
-            item = Reject(row.where or name, row.line, error, row.raw or _raw_record(row.record))
-            if strict:
-                raise InputError(f"{item}.", hint="Nothing from this run was stored (--strict).")
-            rejects.add(item)
+            rejects.add(Reject(where, row.line, error, row.raw or _raw_record(row.record)))
         if progress is not None and report.read % 500 == 0:
             progress(name, reader.done, reader.total, report.read, reader.unit)
     if rows_in_file == 0:

@@ -3,6 +3,7 @@
 import csv
 import gzip
 import json
+import re
 from pathlib import Path
 
 import pyarrow as pa
@@ -88,7 +89,13 @@ def count_posts(store):
 
 def test_ingest_stores_validated_posts(store, tmp_path):
     report = ingest_files(store, [write_jsonl(tmp_path / "p.jsonl", POSTS)])
-    assert report.counts() == {"read": 3, "inserted": 3, "duplicates": 0, "rejected": 0}
+    assert report.counts() == {
+        "read": 3,
+        "inserted": 3,
+        "duplicates": 0,
+        "conflicts": 0,
+        "rejected": 0,
+    }
     with store.session() as session:
         posts = {post.post_id: post for post in session.exec(select(Post))}
     first = posts["wb-1"]
@@ -107,16 +114,22 @@ def test_reingesting_inserts_nothing_and_counts_duplicates(store, tmp_path):
     path = write_jsonl(tmp_path / "p.jsonl", POSTS)
     ingest_files(store, [path])
     again = ingest_files(store, [path])
-    assert again.counts() == {"read": 3, "inserted": 0, "duplicates": 3, "rejected": 0}
+    assert again.counts() == {
+        "read": 3,
+        "inserted": 0,
+        "duplicates": 3,
+        "conflicts": 0,
+        "rejected": 0,
+    }
     assert count_posts(store) == 3
     # Another source is another id space.
     assert ingest_files(store, [path], source="mirror").inserted == 3
 
 
-def test_repeated_id_within_a_file_is_a_duplicate(store, tmp_path):
-    rows = [POSTS[0], {**POSTS[0], "text": "改过的文字"}, POSTS[1]]
+def test_repeated_id_with_the_same_text_within_a_file_is_a_duplicate(store, tmp_path):
+    rows = [POSTS[0], {**POSTS[0], "likes": 999}, POSTS[1]]
     report = ingest_files(store, [write_jsonl(tmp_path / "p.jsonl", rows)])
-    assert (report.inserted, report.duplicates) == (2, 1)
+    assert (report.inserted, report.duplicates, report.conflicts) == (2, 1, 0)
 
 
 def test_identical_text_under_other_ids_forms_a_duplicate_group(store, tmp_path):
@@ -201,7 +214,13 @@ def test_parquet(store, tmp_path):
     )
     pq.write_table(table, path, row_group_size=2)
     report = ingest_files(store, [path])
-    assert report.counts() == {"read": 3, "inserted": 3, "duplicates": 0, "rejected": 0}
+    assert report.counts() == {
+        "read": 3,
+        "inserted": 3,
+        "duplicates": 0,
+        "conflicts": 0,
+        "rejected": 0,
+    }
 
 
 def test_saved_hugging_face_dataset_folder(store, tmp_path):
@@ -259,6 +278,7 @@ def test_each_bad_row_is_rejected_with_file_and_line(store, tmp_path):
         "read": len(BAD_ROWS) + 2,
         "inserted": 1,
         "duplicates": 0,
+        "conflicts": 0,
         "rejected": len(BAD_ROWS) + 1,
     }
     for index, (_, reason) in enumerate(BAD_ROWS):
@@ -340,10 +360,22 @@ def test_cli_json_output_and_idempotence(workdir):
     write_jsonl(workdir / "p.jsonl", POSTS)
     first = invoke("ingest", "p.jsonl", "--json")
     assert first.exit_code == 0, first.output
-    assert json.loads(first.stdout) == {"read": 3, "inserted": 3, "duplicates": 0, "rejected": 0}
+    assert json.loads(first.stdout) == {
+        "read": 3,
+        "inserted": 3,
+        "duplicates": 0,
+        "conflicts": 0,
+        "rejected": 0,
+    }
     assert "Created workspace .annotate/" in first.stderr
     second = invoke("ingest", "p.jsonl", "--json")
-    assert json.loads(second.stdout) == {"read": 3, "inserted": 0, "duplicates": 3, "rejected": 0}
+    assert json.loads(second.stdout) == {
+        "read": 3,
+        "inserted": 0,
+        "duplicates": 3,
+        "conflicts": 0,
+        "rejected": 0,
+    }
     assert "Created workspace" not in second.stderr
 
 
@@ -475,6 +507,7 @@ def test_csv_field_over_the_limit_rejects_its_row_and_the_next_rows_are_read(sto
         "read": 4,
         "inserted": 2,
         "duplicates": 0,
+        "conflicts": 0,
         "rejected": 2,
     }
     with store.session() as session:
@@ -535,3 +568,82 @@ def test_nul_characters_are_removed_from_every_field_on_both_stores(store, tmp_p
         stored = [post.post_id, post.text, *post.meta, *post.meta.values()]
         assert not any("\x00" in value for value in stored if value), stored
     assert posts["n7"].text_hash == text_hash("华兴银行挤兑")
+
+
+def stored_texts(store):
+    with store.session() as session:
+        return dict(session.exec(select(Post.post_id, Post.text)).all())
+
+
+def test_same_id_with_another_text_in_one_file_is_a_conflict_naming_both_lines(store, tmp_path):
+    rows = [POSTS[0], POSTS[1], {**POSTS[0], "text": "改过的文字"}, POSTS[1]]
+    path = write_jsonl(tmp_path / "p.jsonl", rows)
+    rejects = []
+    report = ingest_files(store, [path], on_reject=rejects.append, rejects_dir=tmp_path / "rej")
+    assert report.counts() == {
+        "read": 4,
+        "inserted": 2,
+        "duplicates": 1,
+        "conflicts": 1,
+        "rejected": 0,
+    }
+    assert [str(item) for item in rejects] == [
+        f"{path}:3: conflict: post_id 'wb-1' was read at {path}:1 with a different text"
+    ]
+    assert stored_texts(store)["wb-1"] == POSTS[0]["text"]
+    assert "改过的文字" in Path(report.rejects_file).read_text("utf-8")
+    with store.session() as session:
+        assert session.get(IngestRun, report.run_id).conflicts == 1
+
+
+def test_conflict_across_files_and_batches_names_both_files(store, tmp_path):
+    first = write_jsonl(
+        tmp_path / "a.jsonl", [{"post_id": f"x{i}", "text": f"帖子 {i}"} for i in range(12_000)]
+    )
+    second = write_jsonl(
+        tmp_path / "b.jsonl",
+        [{"post_id": "x11999", "text": "帖子 11999"}, {"post_id": "x5", "text": "改过的帖子"}],
+    )
+    rejects = []
+    report = ingest_files(store, [first, second], on_reject=rejects.append)
+    assert (report.inserted, report.duplicates, report.conflicts) == (12_000, 1, 1)
+    assert [str(item) for item in rejects] == [
+        f"{second}:2: conflict: post_id 'x5' was read at {first}:6 with a different text"
+    ]
+    assert stored_texts(store)["x5"] == "帖子 5"
+
+
+def test_strict_refuses_a_conflict_and_stores_nothing(store, tmp_path):
+    rows = [POSTS[0], POSTS[1], {**POSTS[0], "text": "改过的文字"}]
+    path = write_jsonl(tmp_path / "p.jsonl", rows)
+    with pytest.raises(
+        InputError, match=r"p\.jsonl:3: conflict: post_id 'wb-1' was read at .*p\.jsonl:1"
+    ):
+        ingest_files(store, [path], strict=True)
+    assert count_posts(store) == 0
+
+
+def test_id_stored_by_an_earlier_run_with_another_text_is_a_conflict(store, tmp_path):
+    first = ingest_files(store, [write_jsonl(tmp_path / "a.jsonl", POSTS)])
+    changed = [{**POSTS[0], "text": "改过的文字"}, POSTS[1]]
+    path = write_jsonl(tmp_path / "b.jsonl", changed)
+    rejects = []
+    report = ingest_files(store, [path], on_reject=rejects.append)
+    assert (report.inserted, report.duplicates, report.conflicts) == (0, 1, 1)
+    assert [str(item) for item in rejects] == [
+        f"{path}:1: conflict: post_id 'wb-1' is already stored with a different text "
+        f"(ingest run {first.run_id})"
+    ]
+    assert stored_texts(store)["wb-1"] == POSTS[0]["text"]
+    with pytest.raises(InputError, match=r"b\.jsonl:1: conflict: post_id 'wb-1' is already"):
+        ingest_files(store, [path], strict=True)
+
+
+def test_cli_counts_conflicts(workdir):
+    write_jsonl(workdir / "p.jsonl", [*POSTS, {**POSTS[0], "text": "改过的文字"}])
+    result = invoke("ingest", "p.jsonl", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["conflicts"] == 1
+    assert "p.jsonl:4: conflict: post_id 'wb-1' was read at p.jsonl:1" in result.stderr
+    table = invoke("ingest", "p.jsonl", "--source", "again")
+    assert re.search(r"conflicts .* 1", table.stdout), table.stdout

@@ -60,7 +60,11 @@ def ingest(
     ] = "default",
     strict: Annotated[
         bool,
-        typer.Option("--strict", help="Stop at the first bad row and store nothing from this run."),
+        typer.Option(
+            "--strict",
+            help="Stop at the first bad row or conflict and store nothing; a run that completes "
+            "is stored whole (one transaction).",
+        ),
     ] = False,
     encoding: Annotated[
         str, typer.Option(help="Text encoding of CSV and JSONL files, e.g. gbk.")
@@ -77,8 +81,9 @@ def ingest(
 
     Text is normalised (NFC, zero-width characters removed), the language is detected when
     missing, and identical texts are grouped. Bad rows are skipped and reported as
-    FILE:LINE: reason on stderr and in exports/rejects/; --strict stops at the first one
-    instead. Optional fields: platform, account_id, created_at, url, lang, likes, reposts,
+    FILE:LINE: reason on stderr and in exports/rejects/, and so are conflicts (an id read
+    again, or already stored, with another text: the first text stays); --strict stops at the
+    first one instead. Optional fields: platform, account_id, created_at, url, lang, likes, reposts,
     comments, views; any other field is kept in the post's meta.
     """
     app_state = state(ctx)
@@ -132,12 +137,13 @@ def ingest(
             [
                 ["read", report.read],
                 ["inserted", report.inserted],
-                ["duplicates (already stored)", report.duplicates],
+                ["duplicates (same id and text already stored)", report.duplicates],
+                ["conflicts (same id, other text: not stored)", report.conflicts],
                 ["identical text to another post", report.same_text],
                 ["rejected", report.rejected],
             ],
         )
         if report.rejects_file:
-            say(f"Rejected rows are listed in {report.rejects_file}")
+            say(f"Rejected and conflicting rows are listed in {report.rejects_file}")
 
     emit(report.counts(), as_json, render)

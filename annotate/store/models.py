@@ -52,6 +52,8 @@ class IngestRun(SQLModel, table=True):
     read: int = 0
     inserted: int = 0
     duplicates: int = 0
+    #: Rows whose id was stored (or read earlier in the run) with another text: not stored.
+    conflicts: int = 0
     same_text: int = 0
     rejected: int = 0
     started_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
