@@ -79,6 +79,17 @@ def write_csv(path, rows, *, encoding="utf-8", newline="\n"):
     return path
 
 
+def counts(read, inserted, duplicates=0, conflicts=0, rejected=0):
+    """The counts an ingest reports (``IngestReport.counts()`` and ``--json``)."""
+    return {
+        "read": read,
+        "inserted": inserted,
+        "duplicates": duplicates,
+        "conflicts": conflicts,
+        "rejected": rejected,
+    }
+
+
 def count_posts(store):
     with store.session() as session:
         return session.exec(select(func.count()).select_from(Post)).one()
@@ -89,13 +100,7 @@ def count_posts(store):
 
 def test_ingest_stores_validated_posts(store, tmp_path):
     report = ingest_files(store, [write_jsonl(tmp_path / "p.jsonl", POSTS)])
-    assert report.counts() == {
-        "read": 3,
-        "inserted": 3,
-        "duplicates": 0,
-        "conflicts": 0,
-        "rejected": 0,
-    }
+    assert report.counts() == counts(read=3, inserted=3)
     with store.session() as session:
         posts = {post.post_id: post for post in session.exec(select(Post))}
     first = posts["wb-1"]
@@ -114,13 +119,7 @@ def test_reingesting_inserts_nothing_and_counts_duplicates(store, tmp_path):
     path = write_jsonl(tmp_path / "p.jsonl", POSTS)
     ingest_files(store, [path])
     again = ingest_files(store, [path])
-    assert again.counts() == {
-        "read": 3,
-        "inserted": 0,
-        "duplicates": 3,
-        "conflicts": 0,
-        "rejected": 0,
-    }
+    assert again.counts() == counts(read=3, inserted=0, duplicates=3)
     assert count_posts(store) == 3
     # Another source is another id space.
     assert ingest_files(store, [path], source="mirror").inserted == 3
@@ -214,13 +213,7 @@ def test_parquet(store, tmp_path):
     )
     pq.write_table(table, path, row_group_size=2)
     report = ingest_files(store, [path])
-    assert report.counts() == {
-        "read": 3,
-        "inserted": 3,
-        "duplicates": 0,
-        "conflicts": 0,
-        "rejected": 0,
-    }
+    assert report.counts() == counts(read=3, inserted=3)
 
 
 def test_saved_hugging_face_dataset_folder(store, tmp_path):
@@ -274,13 +267,7 @@ def test_each_bad_row_is_rejected_with_file_and_line(store, tmp_path):
     path.write_bytes(raw)
     rejects = []
     report = ingest_files(store, [path], on_reject=rejects.append, rejects_dir=tmp_path / "rej")
-    assert report.counts() == {
-        "read": len(BAD_ROWS) + 2,
-        "inserted": 1,
-        "duplicates": 0,
-        "conflicts": 0,
-        "rejected": len(BAD_ROWS) + 1,
-    }
+    assert report.counts() == counts(read=len(BAD_ROWS) + 2, inserted=1, rejected=len(BAD_ROWS) + 1)
     for index, (_, reason) in enumerate(BAD_ROWS):
         assert str(rejects[index]).startswith(f"{path}:{index + 2}: {reason}")
     assert str(rejects[-1]).startswith(f"{path}:{len(BAD_ROWS) + 2}: undecodable bytes")
@@ -360,22 +347,10 @@ def test_cli_json_output_and_idempotence(workdir):
     write_jsonl(workdir / "p.jsonl", POSTS)
     first = invoke("ingest", "p.jsonl", "--json")
     assert first.exit_code == 0, first.output
-    assert json.loads(first.stdout) == {
-        "read": 3,
-        "inserted": 3,
-        "duplicates": 0,
-        "conflicts": 0,
-        "rejected": 0,
-    }
+    assert json.loads(first.stdout) == counts(read=3, inserted=3)
     assert "Created workspace .annotate/" in first.stderr
     second = invoke("ingest", "p.jsonl", "--json")
-    assert json.loads(second.stdout) == {
-        "read": 3,
-        "inserted": 0,
-        "duplicates": 3,
-        "conflicts": 0,
-        "rejected": 0,
-    }
+    assert json.loads(second.stdout) == counts(read=3, inserted=0, duplicates=3)
     assert "Created workspace" not in second.stderr
 
 
@@ -503,13 +478,7 @@ def test_csv_field_over_the_limit_rejects_its_row_and_the_next_rows_are_read(sto
         f"{path}:{3 + long_article(MAX_FIELD_CHARS + 10).count(chr(10)) + 3}: "
         "missing 'text' (the post text)",
     ]
-    assert report.counts() == {
-        "read": 4,
-        "inserted": 2,
-        "duplicates": 0,
-        "conflicts": 0,
-        "rejected": 2,
-    }
+    assert report.counts() == counts(read=4, inserted=2, rejected=2)
     with store.session() as session:
         texts = dict(session.exec(select(Post.post_id, Post.text)).all())
     assert texts == {"1": "第一条", "3": "第三条\n第二行"}
@@ -580,13 +549,7 @@ def test_same_id_with_another_text_in_one_file_is_a_conflict_naming_both_lines(s
     path = write_jsonl(tmp_path / "p.jsonl", rows)
     rejects = []
     report = ingest_files(store, [path], on_reject=rejects.append, rejects_dir=tmp_path / "rej")
-    assert report.counts() == {
-        "read": 4,
-        "inserted": 2,
-        "duplicates": 1,
-        "conflicts": 1,
-        "rejected": 0,
-    }
+    assert report.counts() == counts(read=4, inserted=2, duplicates=1, conflicts=1)
     assert [str(item) for item in rejects] == [
         f"{path}:3: conflict: post_id 'wb-1' was read at {path}:1 with a different text"
     ]
