@@ -116,9 +116,10 @@ class _Reader:
     unit = "bytes"
     json_native = False  # True when rows come from a JSON parser and need no conversion
 
-    def __init__(self, path: Path, encoding: str):
+    def __init__(self, path: Path, encoding: str, id_field: str):
         self.path = path
         self.encoding = encoding
+        self.id_field = id_field
         self.total = 0
         self.done = 0
 
@@ -177,6 +178,12 @@ class _JsonLinesReader(_Reader):
                     found = _type_name(record)
                     yield _Row(line_number, None, f"expected a JSON object, found {found}", text)
                     continue
+                if (
+                    type(record.get(self.id_field)) is float
+                    or type(record.get("account_id")) is float
+                ):
+                    # orjson reads integers beyond 64 bits as floats; json keeps every digit.
+                    record = json.loads(raw.decode(self.encoding), parse_constant=_refuse_constant)
                 yield _Row(line_number, record, escaped_nul=b"\\u0000" in raw)
         self.done = self.total
 
@@ -233,8 +240,8 @@ def _next_record(reader: Iterator[list[str]]) -> list[str]:
 
 
 class _CsvReader(_Reader):
-    def __init__(self, path: Path, encoding: str, delimiter: str):
-        super().__init__(path, encoding)
+    def __init__(self, path: Path, encoding: str, id_field: str, delimiter: str):
+        super().__init__(path, encoding, id_field)
         self.delimiter = delimiter
 
     def rows(self) -> Iterator[_Row]:
@@ -314,14 +321,21 @@ def _csv_error_reason(error: csv.Error) -> str:
 class _ParquetReader(_Reader):
     unit = "rows"
 
-    def rows(self) -> Iterator[_Row]:
+    def __init__(self, path: Path, encoding: str, id_field: str):
         import pyarrow as pa
         import pyarrow.parquet as pq
 
+        super().__init__(path, encoding, id_field)
         try:
-            parquet = pq.ParquetFile(self.path)
+            self.parquet = pq.ParquetFile(path)
         except (pa.ArrowInvalid, OSError) as error:
-            raise InputError(f"{self.path} is not a readable Parquet file ({error}).") from None
+            raise InputError(f"{path} is not a readable Parquet file ({error}).") from None
+        schema = self.parquet.schema_arrow
+        if id_field in schema.names and pa.types.is_floating(schema.field(id_field).type):
+            _refuse_float_ids(path, id_field, str(schema.field(id_field).type))
+
+    def rows(self) -> Iterator[_Row]:
+        parquet = self.parquet
         self.total = parquet.metadata.num_rows
         line_number = 0
         for batch in parquet.iter_batches(batch_size=BATCH_SIZE):
@@ -336,10 +350,18 @@ class _HuggingFaceReader(_Reader):
 
     unit = "rows"
 
-    def rows(self) -> Iterator[_Row]:
+    def __init__(self, path: Path, encoding: str, id_field: str):
         import datasets
 
-        for split, dataset in self._splits(datasets):
+        super().__init__(path, encoding, id_field)
+        self.splits = list(self._splits(datasets))
+        for _, dataset in self.splits:
+            feature = (dataset.features or {}).get(id_field)
+            if isinstance(feature, datasets.Value) and feature.dtype.startswith("float"):
+                _refuse_float_ids(path, id_field, feature.dtype)
+
+    def rows(self) -> Iterator[_Row]:
+        for split, dataset in self.splits:
             self.total += len(dataset) if hasattr(dataset, "__len__") else 0
             line_number = 0
             for chunk in dataset.iter(batch_size=1_000):
@@ -377,12 +399,21 @@ def _compressed_position(handle: IO[bytes]) -> int:
     return (raw or handle).tell()
 
 
-def open_reader(path: Path, encoding: str = "utf-8") -> _Reader:
+def _refuse_float_ids(path: Path, column: str, type_name: str) -> None:
+    raise InputError(
+        f"{path}: the id column {column!r} holds floating-point numbers ({type_name}), which "
+        "cannot keep ids longer than 15 digits exactly.",
+        hint="Write the file again with the ids as strings or int64 (casting this column would "
+        "keep its rounded values).",
+    )
+
+
+def open_reader(path: Path, encoding: str = "utf-8", id_field: str = "post_id") -> _Reader:
     """The reader for ``path``, chosen by its suffix; unusable paths are one clear error."""
     if not path.exists():
         raise InputError(f"{path} does not exist.")
     if path.is_dir():
-        return _HuggingFaceReader(path, encoding)
+        return _HuggingFaceReader(path, encoding, id_field)
     try:
         codecs.lookup(encoding)
     except LookupError:
@@ -394,15 +425,15 @@ def open_reader(path: Path, encoding: str = "utf-8") -> _Reader:
     if path.stat().st_size == 0:
         raise InputError(f"{path} is empty.")
     if suffix in {".parquet", ".pq"}:
-        return _ParquetReader(path, encoding)
+        return _ParquetReader(path, encoding, id_field)
     if suffix in {".jsonl", ".ndjson", ".json"}:
         if suffix == ".json":
             _refuse_json_array(path)
         _check_encoding(path, encoding)
-        return _JsonLinesReader(path, encoding)
+        return _JsonLinesReader(path, encoding, id_field)
     if suffix in {".csv", ".tsv"}:
         _check_encoding(path, encoding)
-        return _CsvReader(path, encoding, "\t" if suffix == ".tsv" else ",")
+        return _CsvReader(path, encoding, id_field, "\t" if suffix == ".tsv" else ",")
     raise InputError(
         f"{path}: unknown file type {suffix or '(no suffix)'!r}.",
         hint="Use .jsonl, .csv, .tsv or .parquet (optionally .gz), or a saved dataset folder.",
@@ -441,6 +472,11 @@ def _post_id(value: Any, name: str) -> str:
     if isinstance(value, float):
         if not value.is_integer():
             raise _RowError(f"{name!r} must be a string or an integer, found {value!r}")
+        if abs(value) >= 2**53:  # where floats stop holding every integer
+            raise _RowError(
+                f"{name!r} is a floating-point number beyond 2**53 ({value!r}), whose digits are "
+                "not exact; write ids as strings or integers"
+            )
         value = int(value)
     post_id = _without_nul(str(value)).strip()
     if not post_id:
@@ -850,7 +886,7 @@ def ingest_files(
         raise InputError("No files given.", hint="Pass one or more .jsonl, .csv or .parquet files.")
     if not source.strip():
         raise InputError("The source name is empty.")
-    readers = [open_reader(path, encoding) for path in paths]
+    readers = [open_reader(path, encoding, id_field) for path in paths]
     report = IngestReport(files=[str(path) for path in paths])
     started = time.perf_counter()
 

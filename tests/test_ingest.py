@@ -610,3 +610,69 @@ def test_cli_counts_conflicts(workdir):
     assert "p.jsonl:4: conflict: post_id 'wb-1' was read at p.jsonl:1" in result.stderr
     table = invoke("ingest", "p.jsonl", "--source", "again")
     assert re.search(r"conflicts .* 1", table.stdout), table.stdout
+
+
+def test_json_integer_ids_of_any_size_are_kept_digit_for_digit(store, tmp_path):
+    path = write_jsonl(
+        tmp_path / "p.jsonl",
+        [
+            '{"post_id": 123456789012345678901234567890, "text": "一",'
+            ' "account_id": 98765432109876543210}',
+            '{"post_id": 1234567890123456789, "text": "二"}',
+            '{"post_id": -9223372036854775809, "text": "三"}',
+            '{"post_id": 12345.0, "text": "四"}',
+        ],
+    )
+    assert ingest_files(store, [path]).inserted == 4
+    with store.session() as session:
+        posts = {post.text: post for post in session.exec(select(Post))}
+    assert posts["一"].post_id == "123456789012345678901234567890"
+    assert posts["一"].account_id == "98765432109876543210"
+    assert posts["二"].post_id == "1234567890123456789"
+    assert posts["三"].post_id == "-9223372036854775809"
+    assert posts["四"].post_id == "12345"
+
+
+def test_json_float_ids_that_are_not_exact_are_rejected(store, tmp_path):
+    path = write_jsonl(
+        tmp_path / "p.jsonl",
+        [
+            '{"post_id": 1.5, "text": "一"}',
+            '{"post_id": 1e20, "text": "二"}',
+            '{"post_id": 9007199254740993.0, "text": "三"}',
+            '{"post_id": "ok", "text": "四"}',
+        ],
+    )
+    rejects = []
+    assert ingest_files(store, [path], on_reject=rejects.append).inserted == 1
+    assert [str(item) for item in rejects] == [
+        f"{path}:1: 'post_id' must be a string or an integer, found 1.5",
+        f"{path}:2: 'post_id' is a floating-point number beyond 2**53 (1e+20), whose digits "
+        "are not exact; write ids as strings or integers",
+        f"{path}:3: 'post_id' is a floating-point number beyond 2**53 (9007199254740992.0), "
+        "whose digits are not exact; write ids as strings or integers",
+    ]
+
+
+def test_parquet_float_id_column_is_refused_before_anything_is_stored(store, tmp_path):
+    good = write_jsonl(tmp_path / "good.jsonl", POSTS)
+    path = tmp_path / "p.parquet"
+    ids = [1234567890123456789, 1234567890123456790, 1234567890123456791]
+    pq.write_table(
+        pa.table({"mid": [float(value) for value in ids], "text": ["一", "二", "三"]}), path
+    )
+    with pytest.raises(InputError, match=r"p\.parquet: the id column 'mid' holds floating-point"):
+        ingest_files(store, [good, path], id_field="mid")
+    assert count_posts(store) == 0
+    pq.write_table(pa.table({"mid": pa.array(ids, pa.int64()), "text": ["一", "二", "三"]}), path)
+    assert ingest_files(store, [path], id_field="mid").inserted == 3
+    assert set(stored_texts(store)) == {str(value) for value in ids}
+
+
+def test_hugging_face_float_id_column_is_refused(store, tmp_path):
+    import datasets
+
+    rows = [{"id": 1234567890123456789.0, "content": "一"}]
+    datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "saved"))
+    with pytest.raises(InputError, match=r"saved: the id column 'id' holds floating-point"):
+        ingest_files(store, [tmp_path / "saved"], id_field="id", text_field="content")
