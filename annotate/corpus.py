@@ -135,6 +135,8 @@ def _check_encoding(path: Path, encoding: str) -> None:
     """Fail early, with the fix, when a file is in another encoding than the one asked for."""
     with _open_binary(path) as handle:
         head = handle.read(SNIFF_BYTES)
+    if codecs.lookup(encoding).name not in {"utf-8", "utf-8-sig"}:
+        _refuse_utf8(path, encoding, head)
     try:
         codecs.getincrementaldecoder(encoding)().decode(head, final=False)
         return
@@ -150,6 +152,25 @@ def _check_encoding(path: Path, encoding: str) -> None:
                 f"{path}:{line}: the file is not UTF-8; it looks like GBK (Chinese).",
                 hint="Rerun with --encoding gbk.",
             )
+
+
+def _refuse_utf8(path: Path, encoding: str, head: bytes) -> None:
+    """Refuse to read as ``encoding`` a file whose head is UTF-8 (and not plain ASCII, which
+    reads the same in either): its text would be stored garbled."""
+    first = re.search(rb"[\x80-\xff]", head)
+    if first is None:
+        return
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return
+    line = head[: first.start()].count(b"\n") + 1
+    raise InputError(
+        f"{path}:{line}: the file is UTF-8, not {encoding}; reading it as {encoding} would store "
+        "garbled text.",
+        hint=f"Drop --encoding {encoding} (UTF-8 is the default), or add --force-encoding to "
+        f"read it as {encoding} anyway.",
+    )
 
 
 class _JsonLinesReader(_Reader):
@@ -408,8 +429,14 @@ def _refuse_float_ids(path: Path, column: str, type_name: str) -> None:
     )
 
 
-def open_reader(path: Path, encoding: str = "utf-8", id_field: str = "post_id") -> _Reader:
-    """The reader for ``path``, chosen by its suffix; unusable paths are one clear error."""
+def open_reader(
+    path: Path, encoding: str = "utf-8", id_field: str = "post_id", force_encoding: bool = False
+) -> _Reader:
+    """The reader for ``path``, chosen by its suffix; unusable paths are one clear error.
+
+    The head of a text file is checked against ``encoding`` (a GBK file read as UTF-8, or a
+    UTF-8 file read as anything else, is refused with the fix) unless ``force_encoding``.
+    """
     if not path.exists():
         raise InputError(f"{path} does not exist.")
     if path.is_dir():
@@ -429,10 +456,12 @@ def open_reader(path: Path, encoding: str = "utf-8", id_field: str = "post_id") 
     if suffix in {".jsonl", ".ndjson", ".json"}:
         if suffix == ".json":
             _refuse_json_array(path)
-        _check_encoding(path, encoding)
+        if not force_encoding:
+            _check_encoding(path, encoding)
         return _JsonLinesReader(path, encoding, id_field)
     if suffix in {".csv", ".tsv"}:
-        _check_encoding(path, encoding)
+        if not force_encoding:
+            _check_encoding(path, encoding)
         return _CsvReader(path, encoding, id_field, "\t" if suffix == ".tsv" else ",")
     raise InputError(
         f"{path}: unknown file type {suffix or '(no suffix)'!r}.",
@@ -867,6 +896,7 @@ def ingest_files(
     source: str = "default",
     strict: bool = False,
     encoding: str = "utf-8",
+    force_encoding: bool = False,
     id_field: str = "post_id",
     text_field: str = "text",
     rejects_dir: Path | None = None,
@@ -875,18 +905,20 @@ def ingest_files(
 ) -> IngestReport:
     """Ingest post files into the store and return what happened.
 
-    Every file is checked (exists, not empty, known format, right encoding) before anything
-    is written. Without ``strict`` each batch is committed as it is written, so an interrupted
-    run keeps what it stored and a rerun completes it; rejected rows are reported through
+    Every file is checked (exists, not empty, known format, right encoding unless
+    ``force_encoding``, no floating-point id column) before anything is written. Without
+    ``strict`` each batch is committed as it is written, so an interrupted run keeps what it
+    stored and a rerun completes it; rejected rows and conflicts are reported through
     ``on_reject`` and written to a JSONL file in ``rejects_dir``. With ``strict`` the whole run
-    is one transaction and the first bad row raises :class:`InputError` with nothing stored.
+    is one transaction: the first bad row or conflict raises :class:`InputError` with nothing
+    stored, and a run that completes is committed whole.
     """
     paths = [Path(path) for path in paths]
     if not paths:
         raise InputError("No files given.", hint="Pass one or more .jsonl, .csv or .parquet files.")
     if not source.strip():
         raise InputError("The source name is empty.")
-    readers = [open_reader(path, encoding, id_field) for path in paths]
+    readers = [open_reader(path, encoding, id_field, force_encoding) for path in paths]
     report = IngestReport(files=[str(path) for path in paths])
     started = time.perf_counter()
 

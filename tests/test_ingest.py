@@ -676,3 +676,33 @@ def test_hugging_face_float_id_column_is_refused(store, tmp_path):
     datasets.Dataset.from_list(rows).save_to_disk(str(tmp_path / "saved"))
     with pytest.raises(InputError, match=r"saved: the id column 'id' holds floating-point"):
         ingest_files(store, [tmp_path / "saved"], id_field="id", text_field="content")
+
+
+UTF8_READ_AS_GBK = [{"post_id": "a", "text": "股市"}, {"post_id": "b", "text": "股市大涨"}]
+
+
+def test_utf8_file_read_as_another_encoding_is_refused_unless_forced(store, tmp_path):
+    path = write_csv(tmp_path / "p.csv", UTF8_READ_AS_GBK)
+    with pytest.raises(InputError, match=r"p\.csv:2: the file is UTF-8, not gbk") as error:
+        ingest_files(store, [path], encoding="gbk")
+    assert "--force-encoding" in error.value.hint
+    assert count_posts(store) == 0
+    assert ingest_files(store, [path], encoding="gbk", force_encoding=True).inserted == 2
+    assert stored_texts(store) == {"a": "鑲″競", "b": "鑲″競澶ф定"}  # garbled, as asked
+
+
+def test_ascii_file_may_be_read_as_any_encoding(store, tmp_path):
+    path = write_jsonl(tmp_path / "p.jsonl", [{"post_id": "a", "text": "plain ASCII"}])
+    assert ingest_files(store, [path], encoding="gbk").inserted == 1
+
+
+def test_cli_utf8_file_with_another_encoding_names_the_fix(workdir):
+    write_csv(workdir / "p.csv", UTF8_READ_AS_GBK)
+    result = invoke("ingest", "p.csv", "--encoding", "gbk")
+    assert result.exit_code != 0
+    assert "p.csv:2: the file is UTF-8, not gbk" in result.stderr
+    assert "--force-encoding" in result.stderr
+    forced = invoke("ingest", "p.csv", "--encoding", "gbk", "--force-encoding", "--json")
+    assert forced.exit_code == 0, forced.output
+    assert json.loads(forced.stdout)["inserted"] == 2
+    assert "--force-encoding" in invoke("ingest", "--help").stdout

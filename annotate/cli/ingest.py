@@ -3,6 +3,7 @@
 Usage:
     annotate ingest posts.jsonl
     annotate ingest weibo.csv --source weibo-2024 --encoding gbk
+    annotate ingest mixed.csv --encoding gbk --force-encoding
     annotate ingest dump.parquet --id-field mid --text-field content --strict
     annotate ingest saved_dataset/ --json
 """
@@ -67,8 +68,20 @@ def ingest(
         ),
     ] = False,
     encoding: Annotated[
-        str, typer.Option(help="Text encoding of CSV and JSONL files, e.g. gbk.")
+        str,
+        typer.Option(
+            help="Text encoding of CSV and JSONL files, e.g. gbk. A file that does not look like "
+            "it is refused with the fix."
+        ),
     ] = "utf-8",
+    force_encoding: Annotated[
+        bool,
+        typer.Option(
+            "--force-encoding",
+            help="Read the files as --encoding even when they look like another encoding (say, "
+            "a UTF-8 file read as gbk).",
+        ),
+    ] = False,
     id_field: Annotated[
         str, typer.Option("--id-field", help="Input field holding the post id.")
     ] = "post_id",
@@ -117,6 +130,7 @@ def ingest(
             source=source,
             strict=strict,
             encoding=encoding,
+            force_encoding=force_encoding,
             id_field=id_field,
             text_field=text_field,
             rejects_dir=rejects_dir,
