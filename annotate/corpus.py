@@ -21,6 +21,7 @@ import json
 import math
 import re
 import time
+import zlib
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -97,6 +98,21 @@ class _RowError(Exception):
     """A row-level problem: the row is rejected (or, with --strict, the run stops)."""
 
 
+_READ_ERRORS = (EOFError, OSError, zlib.error)
+"""What reading a cut-off or corrupted file raises (gzip streams, disks, Parquet pages)."""
+
+
+class _Damaged(InputError):
+    """A file that cannot be read on from some point: cut off, corrupted or unreadable."""
+
+    def __init__(self, path: Path, where: str, error: BaseException):
+        detail = str(error).strip().splitlines()[0].rstrip(".") if str(error).strip() else ""
+        self.problem = (
+            f"{path}: the file is cut off or damaged {where} ({detail or type(error).__name__})"
+        )
+        super().__init__(f"{self.problem}.")
+
+
 # --------------------------------------------------------------------------- readers
 
 
@@ -131,10 +147,29 @@ def _open_binary(path: Path) -> IO[bytes]:
     return gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")
 
 
+def _read_head(path: Path, size: int) -> bytes:
+    with _open_binary(path) as handle:
+        try:
+            return handle.read(size)
+        except _READ_ERRORS as error:
+            raise _Damaged(path, "near its start", error) from None
+
+
+def _read_lines(path: Path, handle: IO[bytes]) -> Iterator[bytes]:
+    """The lines of ``handle``; a read that fails raises :class:`_Damaged` after the last whole
+    line (a cut-off gzip stream ends in an error, not in a short last line)."""
+    number = 0
+    try:
+        for line in handle:
+            number += 1
+            yield line
+    except _READ_ERRORS as error:
+        raise _Damaged(path, f"after line {number}", error) from None
+
+
 def _check_encoding(path: Path, encoding: str) -> None:
     """Fail early, with the fix, when a file is in another encoding than the one asked for."""
-    with _open_binary(path) as handle:
-        head = handle.read(SNIFF_BYTES)
+    head = _read_head(path, SNIFF_BYTES)
     if codecs.lookup(encoding).name not in {"utf-8", "utf-8-sig"}:
         _refuse_utf8(path, encoding, head)
     try:
@@ -182,7 +217,7 @@ class _JsonLinesReader(_Reader):
         utf8 = codecs.lookup(self.encoding).name == "utf-8"
         with _open_binary(self.path) as handle:
             self.total = self.path.stat().st_size
-            for line_number, raw in enumerate(handle, 1):
+            for line_number, raw in enumerate(_read_lines(self.path, handle), 1):
                 if line_number % 256 == 0:
                     self.done = _compressed_position(handle)
                 if line_number == 1 and raw.startswith(codecs.BOM_UTF8):
@@ -231,17 +266,20 @@ class _Lines:
     """The lines of a text stream, numbered, counting the quote characters of the record being
     read: after a record that cannot be parsed, an odd count means its end is still ahead."""
 
-    def __init__(self, text: IO[str]):
+    def __init__(self, path: Path, text: IO[str]):
         self.number = 0
         self.quotes = 0
         self.exhausted = False
-        self.lines = self._read(text)
+        self.lines = self._read(path, text)
 
-    def _read(self, text: IO[str]) -> Iterator[str]:
-        for line in text:
-            self.number += 1
-            self.quotes += line.count('"')
-            yield line
+    def _read(self, path: Path, text: IO[str]) -> Iterator[str]:
+        try:
+            for line in text:
+                self.number += 1
+                self.quotes += line.count('"')
+                yield line
+        except _READ_ERRORS as error:
+            raise _Damaged(path, f"after line {self.number}", error) from None
         self.exhausted = True
 
     def skip_record(self) -> None:
@@ -271,7 +309,7 @@ class _CsvReader(_Reader):
             self.total = self.path.stat().st_size
             # surrogateescape keeps undecodable bytes visible, so that only their row is rejected.
             text = io.TextIOWrapper(binary, encoding=encoding, errors="surrogateescape", newline="")
-            lines = _Lines(text)
+            lines = _Lines(self.path, text)
             reader = csv.reader(lines.lines, delimiter=self.delimiter)
             try:
                 header = _next_record(reader)
@@ -356,14 +394,22 @@ class _ParquetReader(_Reader):
             _refuse_float_ids(path, id_field, str(schema.field(id_field).type))
 
     def rows(self) -> Iterator[_Row]:
+        import pyarrow as pa
+
         parquet = self.parquet
         self.total = parquet.metadata.num_rows
         line_number = 0
-        for batch in parquet.iter_batches(batch_size=BATCH_SIZE):
-            for record in batch.to_pylist():
-                line_number += 1
-                yield _Row(line_number, record)
-            self.done = line_number
+        groups = parquet.num_row_groups
+        for group in range(groups):
+            try:
+                for batch in parquet.iter_batches(batch_size=BATCH_SIZE, row_groups=[group]):
+                    for record in batch.to_pylist():
+                        line_number += 1
+                        yield _Row(line_number, record)
+                    self.done = line_number
+            except (*_READ_ERRORS, pa.ArrowException) as error:
+                where = f"in row group {group + 1} of {groups}, after row {line_number}"
+                raise _Damaged(self.path, where, error) from None
 
 
 class _HuggingFaceReader(_Reader):
@@ -470,8 +516,7 @@ def open_reader(
 
 
 def _refuse_json_array(path: Path) -> None:
-    with _open_binary(path) as handle:
-        head = handle.read(4096).lstrip(codecs.BOM_UTF8).lstrip()
+    head = _read_head(path, 4096).lstrip(codecs.BOM_UTF8).lstrip()
     if head.startswith(b"["):
         raise InputError(
             f"{path} holds a JSON array; annotate reads JSON Lines (one object per line).",
@@ -935,6 +980,19 @@ def ingest_files(
                 _ingest_one(reader, writer, report, rejects, id_field, text_field, progress)
             writer.flush()
             status = "done"
+        except _Damaged as damage:
+            if strict:
+                outcome = "nothing from this run was stored (--strict)"
+            else:
+                writer.flush()  # the rows read before the damage
+                outcome = (
+                    f"this run stored {report.inserted} posts before it and is recorded as failed"
+                )
+            raise InputError(
+                f"{damage.problem}; {outcome}.",
+                hint="Replace the file and ingest it again: posts already stored are not stored "
+                "twice.",
+            ) from None
         except KeyboardInterrupt:
             status = "interrupted"
             raise

@@ -4,6 +4,7 @@ import csv
 import gzip
 import json
 import re
+import zlib
 from pathlib import Path
 
 import pyarrow as pa
@@ -706,3 +707,99 @@ def test_cli_utf8_file_with_another_encoding_names_the_fix(workdir):
     assert forced.exit_code == 0, forced.output
     assert json.loads(forced.stdout)["inserted"] == 2
     assert "--force-encoding" in invoke("ingest", "--help").stdout
+
+
+def truncated_gzip_jsonl(path, rows):
+    """``rows`` as gzipped JSON Lines, cut off halfway; returns the lines that survive whole."""
+    whole = gzip.compress(write_jsonl(path.with_suffix(".plain"), rows).read_bytes())
+    cut = whole[: len(whole) // 2]
+    path.write_bytes(cut)
+    return zlib.decompressobj(wbits=31).decompress(cut).count(b"\n")
+
+
+def damaged_parquet(path, rows):
+    """``rows`` in three row groups, the text of the second one overwritten with garbage."""
+    pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=len(rows) // 3)
+    chunk = pq.ParquetFile(path).metadata.row_group(1).column(1)
+    data = bytearray(path.read_bytes())
+    middle = chunk.data_page_offset + chunk.total_compressed_size // 2
+    data[middle : middle + 64] = b"\xff" * 64
+    path.write_bytes(data)
+
+
+MANY = [
+    {"post_id": f"x{i}", "text": f"帖子 {i}：" + "央行降准" * (i % 7 + 1)} for i in range(30_000)
+]
+
+
+def test_truncated_gzip_names_the_file_and_keeps_the_rows_before_it(store, tmp_path):
+    path = tmp_path / "p.jsonl.gz"
+    whole_lines = truncated_gzip_jsonl(path, MANY)
+    assert 10_000 < whole_lines < 30_000
+    with pytest.raises(InputError) as error:
+        ingest_files(store, [path])
+    assert str(error.value).startswith(
+        f"{path}: the file is cut off or damaged after line {whole_lines} "
+        "(Compressed file ended before the end-of-stream marker was reached); "
+        f"this run stored {whole_lines} posts before it and is recorded as failed."
+    )
+    assert count_posts(store) == whole_lines
+    with store.session() as session:
+        run = session.exec(select(IngestRun)).one()
+    assert (run.status, run.inserted) == ("failed", whole_lines)
+
+
+def test_truncated_gzip_with_strict_stores_nothing(store, tmp_path):
+    path = tmp_path / "p.jsonl.gz"
+    whole_lines = truncated_gzip_jsonl(path, MANY)
+    with pytest.raises(
+        InputError, match=rf"after line {whole_lines} .*nothing from this run was stored"
+    ):
+        ingest_files(store, [path], strict=True)
+    assert count_posts(store) == 0
+
+
+def test_truncated_gzip_csv_names_the_file(store, tmp_path):
+    path = tmp_path / "p.csv.gz"
+    whole = gzip.compress(write_csv(tmp_path / "p.csv", MANY).read_bytes())
+    path.write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(
+        InputError, match=rf"{re.escape(str(path))}: the file is cut off or damaged"
+    ):
+        ingest_files(store, [path])
+    assert 0 < count_posts(store) < 30_000
+
+
+def test_damaged_parquet_names_the_file_and_row_group(store, tmp_path):
+    path = tmp_path / "p.parquet"
+    damaged_parquet(path, MANY)
+    with pytest.raises(InputError) as error:
+        ingest_files(store, [path])
+    message = str(error.value)
+    assert message.startswith(f"{path}: the file is cut off or damaged in row group ")
+    stored = count_posts(store)
+    assert f"this run stored {stored} posts before it and is recorded as failed" in message
+    assert stored in {0, 10_000, 20_000}
+    with pytest.raises(InputError, match="nothing from this run was stored"):
+        ingest_files(store, [path], strict=True, source="strict")
+
+
+def test_cli_truncated_file_is_one_sentence_naming_the_file(workdir):
+    truncated_gzip_jsonl(workdir / "p.jsonl.gz", MANY)
+    result = invoke("ingest", "p.jsonl.gz")
+    assert result.exit_code != 0
+    assert "Error: p.jsonl.gz: the file is cut off or damaged after line" in result.stderr
+    assert "unexpected" not in result.stderr
+
+
+def test_gzip_damaged_near_its_start_is_refused_before_anything_is_stored(store, tmp_path):
+    good = write_jsonl(tmp_path / "good.jsonl", POSTS)
+    short = tmp_path / "short.jsonl.gz"
+    short.write_bytes(gzip.compress(good.read_bytes())[:40])
+    with pytest.raises(InputError, match=r"short\.jsonl\.gz: the file is cut off or damaged near"):
+        ingest_files(store, [good, short])
+    fake = tmp_path / "fake.csv.gz"
+    fake.write_bytes(b"post_id,text\n1,ok\n")
+    with pytest.raises(InputError, match=r"fake\.csv\.gz: the file is cut off or damaged near"):
+        ingest_files(store, [good, fake])
+    assert count_posts(store) == 0
