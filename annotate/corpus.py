@@ -19,7 +19,9 @@ import gzip
 import io
 import json
 import math
+import os
 import re
+import socket
 import time
 import zlib
 from array import array
@@ -77,6 +79,8 @@ class IngestReport:
     rejected: int = 0
     same_text: int = 0
     run_id: int | None = None
+    #: Earlier runs found dead (killed, or their machine went down) and marked interrupted.
+    interrupted_runs: list[int] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     rejects_file: str | None = None
     seconds: float = 0.0
@@ -968,7 +972,14 @@ def ingest_files(
     started = time.perf_counter()
 
     with store.engine.connect() as connection:
-        run = IngestRun(source=source, files=report.files, strict=strict)
+        report.interrupted_runs = _mark_interrupted_runs(connection)
+        run = IngestRun(
+            source=source,
+            files=report.files,
+            strict=strict,
+            pid=os.getpid(),
+            host=socket.gethostname(),
+        )
         report.run_id = _start_run(connection, run, commit=not strict)
         rejects = _RejectLog(rejects_dir, report.run_id, on_reject, strict)
         writer = _PostWriter(
@@ -1000,14 +1011,17 @@ def ingest_files(
             rejects.close()
             report.rejects_file = str(rejects.path) if rejects.path else None
             report.seconds = time.perf_counter() - started
-            if status == "done":
-                # One commit: a strict run's posts and its record, or a run's last batch.
-                _finish_run(connection, report, status)
-            else:
-                # Strict runs keep nothing unless they finish; other runs keep committed batches.
-                connection.rollback()
-                if not strict:
-                    _record_failure(connection, report, status)
+            try:
+                if status == "done":
+                    # One commit: a strict run's posts and its record, or a run's last batch.
+                    _finish_run(connection, report, status)
+                else:
+                    # Strict runs keep nothing unless they finish; others keep committed batches.
+                    connection.rollback()
+                    if not strict:
+                        _record_failure(connection, report, status)
+            finally:
+                _release_run(connection, report.run_id)
     if report.read and report.rejected == report.read:
         raise InputError(
             f"Every row was rejected ({report.rejected}); nothing was stored.",
@@ -1057,12 +1071,96 @@ def _raw_record(record: dict[str, Any] | None) -> str | None:
     return json.dumps(_jsonable(record), ensure_ascii=False)[:2000]
 
 
+# --------------------------------------------------------------------------- runs
+
+_RUN_LOCK = 0x616E6E6F  # "anno": the class of PostgreSQL advisory locks held by ingest runs
+
+
 def _start_run(connection: Connection, run: IngestRun, commit: bool) -> int:
     values = run.model_dump(exclude={"id"})
-    run_id = connection.execute(IngestRun.__table__.insert().values(**values)).inserted_primary_key
+    table = IngestRun.__table__
+    run_id = connection.execute(table.insert().values(**values)).inserted_primary_key[0]
+    if connection.dialect.name == "postgresql":
+        # Held by this session while the run lives, and taken before others can see the run:
+        # the server drops it when the session ends, whichever machine the run was on.
+        connection.exec_driver_sql("SELECT pg_advisory_lock(%s, %s)", (_RUN_LOCK, run_id))
     if commit:
         connection.commit()
-    return run_id[0]
+    return run_id
+
+
+def _release_run(connection: Connection, run_id: int) -> None:
+    if connection.dialect.name != "postgresql":
+        return
+    try:
+        connection.exec_driver_sql("SELECT pg_advisory_unlock(%s, %s)", (_RUN_LOCK, run_id))
+        connection.commit()
+    except Exception:
+        connection.rollback()  # a broken session has dropped the lock already
+
+
+def _mark_interrupted_runs(connection: Connection) -> list[int]:
+    """Mark as ``interrupted`` the runs still ``running`` whose process is gone, and return
+    their ids.
+
+    On PostgreSQL a run is gone when its advisory lock is free (its session ended, on any
+    machine). On SQLite it is gone when it ran on this machine and its pid is no longer a
+    process, or is a process started after the run (the pid was reused); a run from another
+    machine is left as it is. Runs recorded without a pid (before annotate recorded them) are
+    left as they are.
+    """
+    table = IngestRun.__table__
+    running = connection.execute(
+        select(table.c.id, table.c.pid, table.c.host, table.c.started_at).where(
+            table.c.status == "running", table.c.pid.is_not(None)
+        )
+    ).all()
+    gone = [run.id for run in running if _run_is_gone(connection, run)]
+    if gone:
+        connection.execute(
+            update(table)
+            .where(table.c.id.in_(gone), table.c.status == "running")
+            .values(status="interrupted", finished_at=datetime.now(UTC))
+        )
+    connection.commit()
+    return gone
+
+
+def _run_is_gone(connection: Connection, run: Row) -> bool:
+    if connection.dialect.name == "postgresql":
+        key = (_RUN_LOCK, run.id)
+        free = connection.exec_driver_sql("SELECT pg_try_advisory_lock(%s, %s)", key).scalar()
+        if free:
+            connection.exec_driver_sql("SELECT pg_advisory_unlock(%s, %s)", key)
+        return bool(free)
+    if run.host != socket.gethostname():
+        return False  # another machine's processes cannot be seen from here
+    started = run.started_at
+    return _process_is_gone(run.pid, started.replace(tzinfo=started.tzinfo or UTC))
+
+
+def _process_is_gone(pid: int, since: datetime) -> bool:
+    """True when no process ``pid`` runs on this machine, or the one that does was killed and
+    not yet reaped, or started after ``since`` (its pid was reused). Where that cannot be told
+    (not POSIX), the process counts as running."""
+    if os.name != "posix":
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # another user's process
+    try:  # Linux: state and start time (clock ticks after boot) of the process
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        stat = Path("/proc/stat").read_text().split()
+        booted = int(stat[stat.index("btime") + 1])
+    except (OSError, ValueError, IndexError):
+        return False
+    if fields[0] == "Z":
+        return True
+    started = booted + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return started > since.timestamp() + 5  # a few seconds for the clock's coarse boot time
 
 
 def _finish_run(connection: Connection, report: IngestReport, status: str) -> None:

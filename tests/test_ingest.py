@@ -3,8 +3,15 @@
 import csv
 import gzip
 import json
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
+import time
 import zlib
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -803,3 +810,90 @@ def test_gzip_damaged_near_its_start_is_refused_before_anything_is_stored(store,
     with pytest.raises(InputError, match=r"fake\.csv\.gz: the file is cut off or damaged near"):
         ingest_files(store, [good, fake])
     assert count_posts(store) == 0
+
+
+def wait_for(condition, what, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def test_killed_ingest_is_marked_interrupted_and_a_rerun_completes_it(
+    store, database_url, tmp_path
+):
+    rows = [{"post_id": f"k{i}", "text": f"第{i}条：华兴银行暂停取款"} for i in range(100_000)]
+    big = write_jsonl(tmp_path / "big.jsonl", rows)
+    command = ["--workspace", tmp_path / "ws", "--database-url", database_url, "ingest", big]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "annotate", *command],
+        env={**os.environ, "PGAPPNAME": "killed-ingest"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for(lambda: count_posts(store) >= 10_000, "the first batch of the ingest")
+        # An ingest that runs meanwhile leaves the live run alone.
+        small = write_jsonl(tmp_path / "small.jsonl", POSTS)
+        assert ingest_files(store, [small], source="other").interrupted_runs == []
+        assert child.poll() is None, "the child finished too early to test a live run"
+        with store.session() as session:
+            live = session.exec(select(IngestRun).where(IngestRun.source == "default")).one()
+        assert (live.status, live.pid) == ("running", child.pid)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    if store.dialect == "postgresql":
+        # The server ends the killed client's session (and its locks) once it notices.
+        def session_ended():
+            with store.engine.connect() as connection:  # a new snapshot of pg_stat_activity
+                return not connection.exec_driver_sql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'killed-ingest'"
+                ).scalar()
+
+        wait_for(session_ended, "PostgreSQL to end the killed ingest's session")
+    kept = count_posts(store) - len(POSTS)
+    assert 10_000 <= kept < 100_000
+
+    report = ingest_files(store, [big])
+    assert report.interrupted_runs == [live.id]
+    with store.session() as session:
+        assert session.get(IngestRun, live.id).status == "interrupted"
+    assert report.counts() == counts(read=100_000, inserted=100_000 - kept, duplicates=kept)
+    assert count_posts(store) == 100_000 + len(POSTS)
+
+
+def test_sqlite_tells_killed_runs_from_live_ones_by_pid_host_and_start(tmp_path):
+    store = open_store(f"sqlite:///{tmp_path}/annotate.db")
+    finished = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], text=True, capture_output=True
+    )
+    here, now = socket.gethostname(), datetime.now(UTC)
+    runs = {
+        "live": IngestRun(source="s", pid=os.getpid(), host=here, started_at=now),
+        "dead": IngestRun(source="s", pid=int(finished.stdout), host=here, started_at=now),
+        "pid reused": IngestRun(
+            source="s", pid=os.getpid(), host=here, started_at=now - timedelta(days=1)
+        ),
+        "on another machine": IngestRun(
+            source="s", pid=int(finished.stdout), host="elsewhere", started_at=now
+        ),
+        "recorded without a pid": IngestRun(source="s", started_at=now),
+    }
+    with store.session() as session:
+        session.add_all(runs.values())
+        session.commit()
+        ids = {name: run.id for name, run in runs.items()}
+    report = ingest_files(store, [write_jsonl(tmp_path / "p.jsonl", POSTS)])
+    assert report.interrupted_runs == [ids["dead"], ids["pid reused"]]
+    with store.session() as session:
+        status = {name: session.get(IngestRun, ids[name]).status for name in runs}
+    assert status == {
+        "live": "running",
+        "dead": "interrupted",
+        "pid reused": "interrupted",
+        "on another machine": "running",
+        "recorded without a pid": "running",
+    }
+    store.dispose()

@@ -139,6 +139,10 @@ def ingest(
         )
         seconds = time.perf_counter() - started
 
+    if report.interrupted_runs:
+        runs = ", ".join(str(run_id) for run_id in report.interrupted_runs)
+        say(f"Ingest run(s) {runs} had stopped without finishing (killed?); marked interrupted.")
+
     def render(_: dict) -> None:
         rate = report.read / seconds if seconds > 0 else 0
         say(

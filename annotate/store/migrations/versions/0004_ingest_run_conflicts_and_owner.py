@@ -1,4 +1,4 @@
-"""ingest runs: conflicts count
+"""ingest runs: conflicts count, and the process that ran them
 
 Revision ID: 0004
 Revises: 0003
@@ -22,8 +22,12 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("conflicts", sa.Integer(), nullable=False, server_default="0")
         )
+        batch_op.add_column(sa.Column("pid", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("host", sa.String(length=255), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("ingest_runs", schema=None) as batch_op:
+        batch_op.drop_column("host")
+        batch_op.drop_column("pid")
         batch_op.drop_column("conflicts")
