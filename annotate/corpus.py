@@ -36,7 +36,7 @@ from sqlalchemy import JSON, Connection, DateTime, Row, select, update
 
 from annotate.errors import InputError
 from annotate.store import IngestRun, Post, Store
-from annotate.text import detect_language, normalise_text, text_hash
+from annotate.text import detect_language, language_of_tag, normalise_text, text_hash
 
 BATCH_SIZE = 10_000
 MAX_FIELD_CHARS = 10 * 2**20
@@ -46,7 +46,6 @@ holds up to 1 GB on PostgreSQL and on SQLite with its default limits)."""
 SNIFF_BYTES = 256 * 1024
 COUNT_FIELDS = ("likes", "reposts", "comments", "views")
 OPTIONAL_FIELDS = ("platform", "account_id", "created_at", "url", "lang", *COUNT_FIELDS)
-LANG_VALUES = {"zh", "en", "other"}
 _SURROGATES = re.compile("[\udc80-\udcff]")
 _EPOCH = re.compile(r"\d{9,13}(\.\d+)?")
 
@@ -671,11 +670,9 @@ def post_values(
     conversion before they are stored as JSON.
     """
     text = _text(record.get(text_field), text_field)
-    lang = _short_string(record.get("lang"), "lang", 8)
+    lang = _short_string(record.get("lang"), "lang", 64)
     if lang is not None:
-        lang = lang.lower().split("-")[0]
-        if lang not in LANG_VALUES:
-            lang = "other"
+        lang = language_of_tag(lang)
     values = {
         "post_id": _post_id(record.get(id_field), id_field),
         "text": text,

@@ -29,6 +29,17 @@ _LETTER = re.compile(r"[^\W\d_]")
 
 LANGUAGES = ("zh", "en", "other")
 
+# Primary language subtags that are Chinese: the ISO 639-1 and 639-2 codes, and the ISO 639-3
+# languages of the ``zh`` macrolanguage (Mandarin, Cantonese, Wu, Min Nan, Hakka, Gan, ...).
+_CHINESE_TAGS = frozenset(
+    {"zh", "zho", "chi"}
+    | {"cmn", "yue", "wuu", "nan", "hak", "gan", "hsn", "cdo", "cjy", "cpx"}
+    | {"czh", "czo", "mnp", "lzh", "cnp", "csp"}
+)
+_ENGLISH_TAGS = frozenset({"en", "eng"})
+_UNDETERMINED_TAGS = frozenset({"", "und", "mul", "zxx"})
+_TAG_SEPARATOR = re.compile(r"[-_.@]")
+
 
 def normalise_text(text: str) -> str:
     """NFC, zero-width and NUL characters removed, ``\\r\\n`` → ``\\n``, outer whitespace
@@ -68,6 +79,23 @@ def detect_language(text: str) -> str:
     if latin >= 2 and latin >= 0.6 * len(_LETTER.findall(text)):
         return "en"
     return "other"
+
+
+def language_of_tag(tag: str) -> str | None:
+    """``zh``, ``en`` or ``other`` for a language tag in BCP 47 (``zh-Hant-HK``), locale
+    (``zh_CN``, ``en_US.UTF-8``) or ISO 639 (``cmn``, ``eng``) form, by its primary language,
+    case-insensitively; None for a tag that names no language (``und``), so that the text
+    decides.
+
+    >>> [language_of_tag(tag) for tag in ("zh_CN", "zh-Hant-HK", "cmn", "EN-gb", "ja", "und")]
+    ['zh', 'zh', 'zh', 'en', 'other', None]
+    """
+    primary = _TAG_SEPARATOR.split(tag.strip().lower(), maxsplit=1)[0]
+    if primary in _CHINESE_TAGS:
+        return "zh"
+    if primary in _ENGLISH_TAGS:
+        return "en"
+    return None if primary in _UNDETERMINED_TAGS else "other"
 
 
 def text_hash(text: str) -> str:

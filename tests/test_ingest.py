@@ -897,3 +897,39 @@ def test_sqlite_tells_killed_runs_from_live_ones_by_pid_host_and_start(tmp_path)
         "recorded without a pid": "running",
     }
     store.dispose()
+
+
+LANG_TAGS = {
+    "zh": "zh",
+    "zh_CN": "zh",
+    "zh-TW": "zh",
+    "zh-Hans": "zh",
+    "zh-Hant-HK": "zh",
+    "zh_HK.UTF-8": "zh",
+    "cmn": "zh",
+    "cmn-Hans-CN": "zh",
+    "yue-HK": "zh",
+    "zho": "zh",
+    "en": "en",
+    "en_US": "en",
+    "EN-gb": "en",
+    "en-Latn-US": "en",
+    "eng": "en",
+    "ja-JP": "other",
+    "fr_CA": "other",
+    "other": "other",
+    "und": "zh",  # undetermined: detected from the (Chinese) text
+}
+
+
+def test_lang_accepts_locale_bcp47_and_iso639_forms(store, tmp_path):
+    rows = [
+        {"post_id": f"l{index}", "text": "央行今日宣布降准", "lang": tag}
+        for index, tag in enumerate(LANG_TAGS)
+    ]
+    rejects = []
+    ingest_files(store, [write_jsonl(tmp_path / "p.jsonl", rows)], on_reject=rejects.append)
+    assert rejects == []
+    with store.session() as session:
+        stored = dict(session.exec(select(Post.post_id, Post.lang)).all())
+    assert {tag: stored[f"l{index}"] for index, tag in enumerate(LANG_TAGS)} == LANG_TAGS

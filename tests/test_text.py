@@ -4,7 +4,7 @@ import unicodedata
 
 import pytest
 
-from annotate.text import detect_language, normalise_text, text_hash
+from annotate.text import detect_language, language_of_tag, normalise_text, text_hash
 
 
 def test_normalise_composes_to_nfc():
@@ -51,3 +51,33 @@ def test_detect_language(text, lang):
 def test_text_hash_ignores_case_and_whitespace_only():
     assert text_hash("Sunrise Bank  will\nfail") == text_hash("sunrise bank will fail")
     assert text_hash("华兴银行要倒闭了") != text_hash("华兴银行要倒闭了！")
+
+
+@pytest.mark.parametrize(
+    ("tag", "lang"),
+    [
+        ("zh_CN", "zh"),
+        ("zh-TW", "zh"),
+        ("zh-Hans", "zh"),
+        ("zh-Hant-HK", "zh"),
+        ("ZH-cn", "zh"),
+        ("cmn", "zh"),
+        ("cmn-Hans", "zh"),
+        ("yue", "zh"),
+        ("zho", "zh"),
+        ("chi", "zh"),
+        ("en", "en"),
+        ("en_US", "en"),
+        ("EN-gb", "en"),
+        ("en_GB.UTF-8", "en"),
+        ("eng", "en"),
+        ("ja", "other"),
+        ("ko-KR", "other"),
+        ("de_DE", "other"),
+        ("other", "other"),
+        ("und", None),
+        ("", None),
+    ],
+)
+def test_language_of_tag(tag, lang):
+    assert language_of_tag(tag) == lang
