@@ -7,7 +7,9 @@ Formats: JSON Lines (``.jsonl``, ``.ndjson``, ``.json`` holding one object per l
 Files are streamed and written in batches, so memory stays flat whatever the file size. A bad
 row is skipped and reported as ``FILE:LINE: reason`` (or, with ``strict``, stops the run and
 nothing from the run is stored). ``(source, post_id)`` is unique: ingesting a file again
-inserts nothing.
+inserts nothing, and an id that comes again with another text is a conflict, not stored.
+Each run is recorded in ``ingest_runs``; a run whose process died is marked ``interrupted``
+by the next one.
 """
 
 from __future__ import annotations

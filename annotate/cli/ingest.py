@@ -92,12 +92,15 @@ def ingest(
 ) -> None:
     """Read posts into the store, validated and normalised; ingesting a file again adds nothing.
 
-    Text is normalised (NFC, zero-width characters removed), the language is detected when
-    missing, and identical texts are grouped. Bad rows are skipped and reported as
-    FILE:LINE: reason on stderr and in exports/rejects/, and so are conflicts (an id read
-    again, or already stored, with another text: the first text stays); --strict stops at the
-    first one instead. Optional fields: platform, account_id, created_at, url, lang, likes, reposts,
-    comments, views; any other field is kept in the post's meta.
+    Text is normalised (NFC, zero-width and NUL characters removed), lang is read from tags
+    such as zh_CN, zh-Hant-HK, cmn or en-US (detected when missing), ids are kept digit for
+    digit, and identical texts are grouped. Bad rows are skipped and reported as FILE:LINE:
+    reason on stderr and in exports/rejects/, and so are conflicts (an id read again, or already
+    stored, with another text: the first text stays); --strict stops at the first one instead.
+    A cut-off or damaged file stops the run, naming the file and the last whole line. A run
+    left running by a killed ingest is marked interrupted by the next one; ingesting the files
+    again stores the rest. Optional fields: platform, account_id, created_at, url, lang, likes,
+    reposts, comments, views; any other field is kept in the post's meta.
     """
     app_state = state(ctx)
     store = app_state.store()
