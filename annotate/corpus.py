@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, AnyStr
 
 import orjson
 from sqlalchemy import JSON, Connection, DateTime, Row, select, update
@@ -111,10 +111,9 @@ class _Damaged(InputError):
     """A file that cannot be read on from some point: cut off, corrupted or unreadable."""
 
     def __init__(self, path: Path, where: str, error: BaseException):
-        detail = str(error).strip().splitlines()[0].rstrip(".") if str(error).strip() else ""
-        self.problem = (
-            f"{path}: the file is cut off or damaged {where} ({detail or type(error).__name__})"
-        )
+        text = str(error).strip()
+        detail = text.splitlines()[0].rstrip(".") if text else type(error).__name__
+        self.problem = f"{path}: the file is cut off or damaged {where} ({detail})"
         super().__init__(f"{self.problem}.")
 
 
@@ -160,7 +159,7 @@ def _read_head(path: Path, size: int) -> bytes:
             raise _Damaged(path, "near its start", error) from None
 
 
-def _read_lines(path: Path, handle: IO[bytes]) -> Iterator[bytes]:
+def _read_lines(path: Path, handle: Iterable[AnyStr]) -> Iterator[AnyStr]:
     """The lines of ``handle``; a read that fails raises :class:`_Damaged` after the last whole
     line (a cut-off gzip stream ends in an error, not in a short last line)."""
     number = 0
@@ -278,13 +277,10 @@ class _Lines:
         self.lines = self._read(path, text)
 
     def _read(self, path: Path, text: IO[str]) -> Iterator[str]:
-        try:
-            for line in text:
-                self.number += 1
-                self.quotes += line.count('"')
-                yield line
-        except _READ_ERRORS as error:
-            raise _Damaged(path, f"after line {self.number}", error) from None
+        for line in _read_lines(path, text):
+            self.number += 1
+            self.quotes += line.count('"')
+            yield line
         self.exhausted = True
 
     def skip_record(self) -> None:
