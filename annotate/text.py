@@ -11,12 +11,12 @@ import hashlib
 import re
 import unicodedata
 
-# NUL (which PostgreSQL cannot store), zero-width space, non-joiner, word joiner and BOM go
-# everywhere. The zero-width joiner goes too, except between two emoji, where it builds one
-# glyph (👨‍👩‍👧) and removing it would change the emoji.
+# Zero-width space, non-joiner, word joiner and BOM go everywhere. The zero-width joiner goes
+# too, except between two emoji, where it builds one glyph (👨‍👩‍👧) and removing it would
+# change the emoji.
 _EMOJI = r"\u2600-\u27bf\ufe0f\U0001f000-\U0001faff"
-_INVISIBLE = re.compile(
-    rf"[\x00\u200b\u200c\u2060\ufeff\u180e]|(?<![{_EMOJI}])\u200d|\u200d(?![{_EMOJI}])"
+_ZERO_WIDTH = re.compile(
+    rf"[\u200b\u200c\u2060\ufeff\u180e]|(?<![{_EMOJI}])\u200d|\u200d(?![{_EMOJI}])"
 )
 _LINE_ENDINGS = re.compile(r"\r\n?")
 
@@ -29,15 +29,15 @@ _LETTER = re.compile(r"[^\W\d_]")
 
 LANGUAGES = ("zh", "en", "other")
 
-# Primary language subtags that are Chinese: the ISO 639-1 and 639-2 codes, and the ISO 639-3
-# languages of the ``zh`` macrolanguage (Mandarin, Cantonese, Wu, Min Nan, Hakka, Gan, ...).
-_CHINESE_TAGS = frozenset(
-    {"zh", "zho", "chi"}
-    | {"cmn", "yue", "wuu", "nan", "hak", "gan", "hsn", "cdo", "cjy", "cpx"}
-    | {"czh", "czo", "mnp", "lzh", "cnp", "csp"}
-)
-_ENGLISH_TAGS = frozenset({"en", "eng"})
-_UNDETERMINED_TAGS = frozenset({"", "und", "mul", "zxx"})
+# Primary language subtags and what they are stored as. Chinese: the ISO 639-1 and 639-2 codes,
+# and the ISO 639-3 languages of the ``zh`` macrolanguage (Mandarin, Cantonese, Wu, Min Nan,
+# Hakka, Gan, ...). Tags that name no language leave it to detection.
+_LANGUAGE_OF_TAG: dict[str, str | None] = {
+    **dict.fromkeys(["zh", "zho", "chi", "cmn", "yue", "wuu", "nan", "hak", "gan", "hsn"], "zh"),
+    **dict.fromkeys(["cdo", "cjy", "cpx", "czh", "czo", "mnp", "lzh", "cnp", "csp"], "zh"),
+    **dict.fromkeys(["en", "eng"], "en"),
+    **dict.fromkeys(["", "und", "mul", "zxx"], None),
+}
 _TAG_SEPARATOR = re.compile(r"[-_.@]")
 
 
@@ -46,7 +46,9 @@ def normalise_text(text: str) -> str:
     stripped."""
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
-    text = _INVISIBLE.sub("", text)
+    text = _ZERO_WIDTH.sub("", text)
+    if "\x00" in text:  # PostgreSQL cannot store NUL; a search is much cheaper than the regex
+        text = text.replace("\x00", "")
     if "\r" in text:
         text = _LINE_ENDINGS.sub("\n", text)
     return text.strip()
@@ -90,12 +92,10 @@ def language_of_tag(tag: str) -> str | None:
     >>> [language_of_tag(tag) for tag in ("zh_CN", "zh-Hant-HK", "cmn", "EN-gb", "ja", "und")]
     ['zh', 'zh', 'zh', 'en', 'other', None]
     """
-    primary = _TAG_SEPARATOR.split(tag.strip().lower(), maxsplit=1)[0]
-    if primary in _CHINESE_TAGS:
-        return "zh"
-    if primary in _ENGLISH_TAGS:
-        return "en"
-    return None if primary in _UNDETERMINED_TAGS else "other"
+    tag = tag.strip().lower()
+    if tag in _LANGUAGE_OF_TAG:  # a bare primary language, the common case
+        return _LANGUAGE_OF_TAG[tag]
+    return _LANGUAGE_OF_TAG.get(_TAG_SEPARATOR.split(tag, maxsplit=1)[0], "other")
 
 
 def text_hash(text: str) -> str:
