@@ -18,6 +18,9 @@ _EMOJI = r"\u2600-\u27bf\ufe0f\U0001f000-\U0001faff"
 _ZERO_WIDTH = re.compile(
     rf"[\u200b\u200c\u2060\ufeff\u180e]|(?<![{_EMOJI}])\u200d|\u200d(?![{_EMOJI}])"
 )
+# Most posts have no zero-width character: finding none this way costs a sixth of a pass of
+# the pattern above, whose look-arounds are tried at every character.
+_ANY_ZERO_WIDTH = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff\u180e]")
 _LINE_ENDINGS = re.compile(r"\r\n?")
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -46,7 +49,8 @@ def normalise_text(text: str) -> str:
     stripped."""
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
-    text = _ZERO_WIDTH.sub("", text)
+    if _ANY_ZERO_WIDTH.search(text):
+        text = _ZERO_WIDTH.sub("", text)
     if "\x00" in text:  # PostgreSQL cannot store NUL; a search is much cheaper than the regex
         text = text.replace("\x00", "")
     if "\r" in text:
