@@ -1,7 +1,7 @@
 """Post text: normalisation, language detection and content hashing (pure functions).
 
 Normalisation is deliberately light: NFC (not NFKC, which would turn full-width punctuation
-into ASCII and change what annotators see), zero-width characters removed, line endings
+into ASCII and change what annotators see), zero-width and NUL characters removed, line endings
 unified, outer whitespace stripped. Emoji, hashtags (``#话题#``), @mentions and links are kept.
 """
 
@@ -18,6 +18,9 @@ _EMOJI = r"\u2600-\u27bf\ufe0f\U0001f000-\U0001faff"
 _ZERO_WIDTH = re.compile(
     rf"[\u200b\u200c\u2060\ufeff\u180e]|(?<![{_EMOJI}])\u200d|\u200d(?![{_EMOJI}])"
 )
+# Most posts have no zero-width character: finding none this way costs a sixth of a pass of
+# the pattern above, whose look-arounds are tried at every character.
+_ANY_ZERO_WIDTH = re.compile(r"[\u200b\u200c\u200d\u2060\ufeff\u180e]")
 _LINE_ENDINGS = re.compile(r"\r\n?")
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -29,12 +32,27 @@ _LETTER = re.compile(r"[^\W\d_]")
 
 LANGUAGES = ("zh", "en", "other")
 
+# Primary language subtags and what they are stored as. Chinese: the ISO 639-1 and 639-2 codes,
+# and the ISO 639-3 languages of the ``zh`` macrolanguage (Mandarin, Cantonese, Wu, Min Nan,
+# Hakka, Gan, ...). Tags that name no language leave it to detection.
+_LANGUAGE_OF_TAG: dict[str, str | None] = {
+    **dict.fromkeys(["zh", "zho", "chi", "cmn", "yue", "wuu", "nan", "hak", "gan", "hsn"], "zh"),
+    **dict.fromkeys(["cdo", "cjy", "cpx", "czh", "czo", "mnp", "lzh", "cnp", "csp"], "zh"),
+    **dict.fromkeys(["en", "eng"], "en"),
+    **dict.fromkeys(["", "und", "mul", "zxx"], None),
+}
+_TAG_SEPARATOR = re.compile(r"[-_.@]")
+
 
 def normalise_text(text: str) -> str:
-    """NFC, zero-width characters removed, ``\\r\\n`` → ``\\n``, outer whitespace stripped."""
+    """NFC, zero-width and NUL characters removed, ``\\r\\n`` → ``\\n``, outer whitespace
+    stripped."""
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
-    text = _ZERO_WIDTH.sub("", text)
+    if _ANY_ZERO_WIDTH.search(text):
+        text = _ZERO_WIDTH.sub("", text)
+    if "\x00" in text:  # PostgreSQL cannot store NUL; a search is much cheaper than the regex
+        text = text.replace("\x00", "")
     if "\r" in text:
         text = _LINE_ENDINGS.sub("\n", text)
     return text.strip()
@@ -67,6 +85,21 @@ def detect_language(text: str) -> str:
     if latin >= 2 and latin >= 0.6 * len(_LETTER.findall(text)):
         return "en"
     return "other"
+
+
+def language_of_tag(tag: str) -> str | None:
+    """``zh``, ``en`` or ``other`` for a language tag in BCP 47 (``zh-Hant-HK``), locale
+    (``zh_CN``, ``en_US.UTF-8``) or ISO 639 (``cmn``, ``eng``) form, by its primary language,
+    case-insensitively; None for a tag that names no language (``und``), so that the text
+    decides.
+
+    >>> [language_of_tag(tag) for tag in ("zh_CN", "zh-Hant-HK", "cmn", "EN-gb", "ja", "und")]
+    ['zh', 'zh', 'zh', 'en', 'other', None]
+    """
+    tag = tag.strip().lower()
+    if tag in _LANGUAGE_OF_TAG:  # a bare primary language, the common case
+        return _LANGUAGE_OF_TAG[tag]
+    return _LANGUAGE_OF_TAG.get(_TAG_SEPARATOR.split(tag, maxsplit=1)[0], "other")
 
 
 def text_hash(text: str) -> str:

@@ -4,7 +4,7 @@ import unicodedata
 
 import pytest
 
-from annotate.text import detect_language, normalise_text, text_hash
+from annotate.text import detect_language, language_of_tag, normalise_text, text_hash
 
 
 def test_normalise_composes_to_nfc():
@@ -17,8 +17,8 @@ def test_normalise_keeps_full_width_punctuation_and_quirks():
     assert normalise_text(post) == post
 
 
-@pytest.mark.parametrize("char", ["\u200b", "\u200c", "\u2060", "\ufeff", "\u200d"])
-def test_normalise_removes_zero_width_characters(char):
+@pytest.mark.parametrize("char", ["\u200b", "\u200c", "\u2060", "\ufeff", "\u200d", "\x00"])
+def test_normalise_removes_zero_width_and_nul_characters(char):
     assert normalise_text(f"华兴{char}银行{char}挤兑") == "华兴银行挤兑"
 
 
@@ -51,3 +51,33 @@ def test_detect_language(text, lang):
 def test_text_hash_ignores_case_and_whitespace_only():
     assert text_hash("Sunrise Bank  will\nfail") == text_hash("sunrise bank will fail")
     assert text_hash("华兴银行要倒闭了") != text_hash("华兴银行要倒闭了！")
+
+
+@pytest.mark.parametrize(
+    ("tag", "lang"),
+    [
+        ("zh_CN", "zh"),
+        ("zh-TW", "zh"),
+        ("zh-Hans", "zh"),
+        ("zh-Hant-HK", "zh"),
+        ("ZH-cn", "zh"),
+        ("cmn", "zh"),
+        ("cmn-Hans", "zh"),
+        ("yue", "zh"),
+        ("zho", "zh"),
+        ("chi", "zh"),
+        ("en", "en"),
+        ("en_US", "en"),
+        ("EN-gb", "en"),
+        ("en_GB.UTF-8", "en"),
+        ("eng", "en"),
+        ("ja", "other"),
+        ("ko-KR", "other"),
+        ("de_DE", "other"),
+        ("other", "other"),
+        ("und", None),
+        ("", None),
+    ],
+)
+def test_language_of_tag(tag, lang):
+    assert language_of_tag(tag) == lang

@@ -3,6 +3,7 @@
 Usage:
     annotate ingest posts.jsonl
     annotate ingest weibo.csv --source weibo-2024 --encoding gbk
+    annotate ingest mixed.csv --encoding gbk --force-encoding
     annotate ingest dump.parquet --id-field mid --text-field content --strict
     annotate ingest saved_dataset/ --json
 """
@@ -60,11 +61,27 @@ def ingest(
     ] = "default",
     strict: Annotated[
         bool,
-        typer.Option("--strict", help="Stop at the first bad row and store nothing from this run."),
+        typer.Option(
+            "--strict",
+            help="Stop at the first bad row or conflict and store nothing; a run that completes "
+            "is stored whole (one transaction).",
+        ),
     ] = False,
     encoding: Annotated[
-        str, typer.Option(help="Text encoding of CSV and JSONL files, e.g. gbk.")
+        str,
+        typer.Option(
+            help="Text encoding of CSV and JSONL files, e.g. gbk. A file that does not look like "
+            "it is refused with the fix."
+        ),
     ] = "utf-8",
+    force_encoding: Annotated[
+        bool,
+        typer.Option(
+            "--force-encoding",
+            help="Read the files as --encoding even when they look like another encoding (say, "
+            "a UTF-8 file read as gbk).",
+        ),
+    ] = False,
     id_field: Annotated[
         str, typer.Option("--id-field", help="Input field holding the post id.")
     ] = "post_id",
@@ -75,11 +92,15 @@ def ingest(
 ) -> None:
     """Read posts into the store, validated and normalised; ingesting a file again adds nothing.
 
-    Text is normalised (NFC, zero-width characters removed), the language is detected when
-    missing, and identical texts are grouped. Bad rows are skipped and reported as
-    FILE:LINE: reason on stderr and in exports/rejects/; --strict stops at the first one
-    instead. Optional fields: platform, account_id, created_at, url, lang, likes, reposts,
-    comments, views; any other field is kept in the post's meta.
+    Text is normalised (NFC, zero-width and NUL characters removed), lang is read from tags
+    such as zh_CN, zh-Hant-HK, cmn or en-US (detected when missing), ids are kept digit for
+    digit, and identical texts are grouped. Bad rows are skipped and reported as FILE:LINE:
+    reason on stderr and in exports/rejects/, and so are conflicts (an id read again, or already
+    stored, with another text: the first text stays); --strict stops at the first one instead.
+    A cut-off or damaged file stops the run, naming the file and the last whole line. A run
+    left running by a killed ingest is marked interrupted by the next one; ingesting the files
+    again stores the rest. Optional fields: platform, account_id, created_at, url, lang, likes,
+    reposts, comments, views; any other field is kept in the post's meta.
     """
     app_state = state(ctx)
     store = app_state.store()
@@ -112,6 +133,7 @@ def ingest(
             source=source,
             strict=strict,
             encoding=encoding,
+            force_encoding=force_encoding,
             id_field=id_field,
             text_field=text_field,
             rejects_dir=rejects_dir,
@@ -119,6 +141,10 @@ def ingest(
             progress=progress,
         )
         seconds = time.perf_counter() - started
+
+    if report.interrupted_runs:
+        runs = ", ".join(str(run_id) for run_id in report.interrupted_runs)
+        say(f"Ingest run(s) {runs} had stopped without finishing (killed?); marked interrupted.")
 
     def render(_: dict) -> None:
         rate = report.read / seconds if seconds > 0 else 0
@@ -132,12 +158,13 @@ def ingest(
             [
                 ["read", report.read],
                 ["inserted", report.inserted],
-                ["duplicates (already stored)", report.duplicates],
+                ["duplicates (same id and text already stored)", report.duplicates],
+                ["conflicts (same id, other text: not stored)", report.conflicts],
                 ["identical text to another post", report.same_text],
                 ["rejected", report.rejected],
             ],
         )
         if report.rejects_file:
-            say(f"Rejected rows are listed in {report.rejects_file}")
+            say(f"Rejected and conflicting rows are listed in {report.rejects_file}")
 
     emit(report.counts(), as_json, render)

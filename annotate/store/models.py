@@ -52,10 +52,16 @@ class IngestRun(SQLModel, table=True):
     read: int = 0
     inserted: int = 0
     duplicates: int = 0
+    #: Rows whose id was stored (or read earlier in the run) with another text: not stored.
+    conflicts: int = 0
     same_text: int = 0
     rejected: int = 0
     started_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
     finished_at: datetime | None = _when()
+    #: The process that ran the ingest, and its machine: a run still "running" whose process
+    #: is gone was killed, and the next ingest marks it "interrupted".
+    pid: int | None = None
+    host: str | None = Field(default=None, max_length=255)
 
 
 class Post(SQLModel, table=True):
