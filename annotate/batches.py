@@ -326,7 +326,7 @@ def push(
     connection: LabelStudioConnection,
     project_name: str,
     *,
-    chunk_size: int = CHUNK_SIZE,
+    chunk_size: int | None = None,
     include_account_id: bool = False,
     progress: Callable[[int, int], None] | None = None,
     reconcile: bool = False,
@@ -361,6 +361,7 @@ def push(
     total = len(pending)
     done = 0
     table = Task.__table__
+    chunk_size = chunk_size or CHUNK_SIZE  # read at call time: tests set the module's
     for start in range(0, total, chunk_size):
         chunk = pending[start : start + chunk_size]
         ids = connection.import_tasks(
