@@ -30,7 +30,7 @@ from sqlalchemy import Integer, Text, cast, func, literal, type_coerce
 from sqlmodel import select
 
 from annotate import __version__
-from annotate.aggregates import METHODS, ensure_aggregated
+from annotate.aggregation_runs import METHODS, ensure_aggregated
 from annotate.config import Settings, Workspace, hide_passwords, mask_url
 from annotate.errors import AnnotateError, InputError
 from annotate.locks import locks_projects

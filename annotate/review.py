@@ -37,8 +37,8 @@ from typing import Any
 import numpy as np
 from sqlmodel import select
 
-from annotate.consensus import CATEGORY, Method, project_consensus
 from annotate.errors import InputError
+from annotate.post_labels import CATEGORY, Method, project_labels
 from annotate.projects import get_project
 from annotate.store import Post, Store, Task
 
@@ -290,9 +290,9 @@ def project_review_queue(
     posts without a label are left out. Adjudicated posts stay in the queue, marked, because an
     expert's decision the model disputes is still worth a second look.
     """
-    consensus = project_consensus(store, project_name, method=method)
-    label_ids = list(consensus.taxonomy.field(CATEGORY).label_ids)
-    labelled = {pk: item for pk, item in consensus.items.items() if item.labels}
+    aggregated = project_labels(store, project_name, method=method)
+    label_ids = list(aggregated.taxonomy.field(CATEGORY).label_ids)
+    labelled = {pk: item for pk, item in aggregated.items.items() if item.labels}
     if len(labelled) < MIN_POSTS:
         raise InputError(
             f"Project {project_name!r} has {len(labelled)} posts with aggregated labels; "

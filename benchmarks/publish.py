@@ -84,7 +84,7 @@ ANNOTATORS = ("ann-3f2a9c", "ann-b71e04", "ann-5d88e1")
 
 def prepare(url: str, workdir: Path, rows: int, seed: int) -> int:
     """Ingest the corpus and write project, batch, tasks and aggregates; the project id."""
-    from annotate.aggregates import inputs_fingerprint
+    from annotate.aggregation_runs import inputs_fingerprint
     from annotate.projects import record_taxonomy
     from annotate.store import Aggregate, AggregationRun, Batch, Post, Project, Task, open_store
     from annotate.taxonomy import load_taxonomy

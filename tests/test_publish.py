@@ -124,9 +124,9 @@ def test_publish_loads_with_datasets_and_matches_the_store(workspace):
     names = loaded["train"].features["labels"].feature.names
     assert names == list(TAXONOMY.field("category").label_ids)
     assert loaded["train"].features["severity"].names == ["low", "medium", "high"]
-    from annotate.consensus import project_consensus
+    from annotate.post_labels import project_labels
 
-    consensus = project_consensus(store, "round-1")
+    aggregated = project_labels(store, "round-1")
     by_id = {f"demo:{post.post_id}": post for post in posts}
     with store.session() as session:
         batch_of = dict(session.exec(select(Task.post_pk, Task.batch_id)).all())
@@ -135,7 +135,7 @@ def test_publish_loads_with_datasets_and_matches_the_store(workspace):
     for part in loaded.values():
         for row in part:
             post = by_id[row["post_id"]]
-            item = consensus.items[post.id]
+            item = aggregated.items[post.id]
             seen.add(post.id)
             assert row["text"] == post.text
             assert row["platform"] == post.platform
@@ -165,7 +165,7 @@ def test_publish_loads_with_datasets_and_matches_the_store(workspace):
             assert row["item_agreement"] == pytest.approx(agreeing / 3, abs=1e-6)
             assert row["adjudicated"] is False and row["gold"] is False
             assert row["batch"] == batch_of[post.id]
-    labelled = {pk for pk, item in consensus.items.items() if item.labels}
+    labelled = {pk for pk, item in aggregated.items.items() if item.labels}
     assert seen <= labelled and len(labelled - seen) == splits["withheld"]
     verify(folder)
     card = DatasetCard.load(folder / "README.md")

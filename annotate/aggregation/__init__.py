@@ -1,8 +1,13 @@
-"""Aggregation of annotations into labels: majority vote, Dawid–Skene, binary relevance, rules.
+"""The estimators that turn annotations into labels: majority vote, Dawid–Skene, binary
+relevance, the taxonomy's rules, and the reasons a post needs a closer look.
 
-Pure numpy, no IO. Every aggregator takes a long table of annotations ``(item, annotator,
-label)`` — rows of 3-tuples, a dict of columns, or a DataFrame with columns ``item,
-annotator, label`` (or crowd-kit's ``task, worker, label``) — and has the estimator shape:
+Pure numpy, no IO: this package knows nothing of projects or the store. A project's labels per
+post, read from the store, are :mod:`annotate.post_labels`; the runs stored for publishing are
+:mod:`annotate.aggregation_runs`.
+
+Every aggregator takes a long table of annotations ``(item, annotator, label)`` — rows of
+3-tuples, a dict of columns, or a DataFrame with columns ``item, annotator, label`` (or
+crowd-kit's ``task, worker, label``) — and has the estimator shape:
 ``fit``, ``fit_predict`` (hard labels, ``{item: label}``), ``fit_predict_proba`` (soft labels,
 :class:`SoftLabels`), learned state in attributes ending in ``_``.
 

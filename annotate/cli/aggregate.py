@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from annotate.aggregates import aggregate_project
+from annotate.aggregation_runs import aggregate_project
 from annotate.cli._shared import JsonOpt, NoWaitOpt, busy, emit, lock_options, say, state
 
 

@@ -1,5 +1,8 @@
-"""One label per post from several annotations: aggregation over the store, with the
+"""A project's labels per post: its annotations, read from the store, aggregated, with the
 taxonomy's rules and adjudicated decisions on top.
+
+The estimators are :mod:`annotate.aggregation` (pure); storing the result for publishing is
+:mod:`annotate.aggregation_runs`.
 
 ``category`` (multi-label) is aggregated per label (binary relevance, Dawid–Skene by default),
 ``severity`` as one ordinal field; the taxonomy's exclusivity and required-severity rules are
@@ -40,7 +43,7 @@ CATEGORY, SEVERITY = "category", "severity"
 
 
 @dataclass
-class ItemConsensus:
+class PostLabels:
     """The aggregate of one post: selected labels, per-label posteriors, and why a person
     should look at it (``reasons``; empty when the aggregate is confident)."""
 
@@ -59,12 +62,13 @@ class ItemConsensus:
 
 
 @dataclass
-class Consensus:
+class ProjectLabels:
+    """Every annotated post of a project with its labels (``items``, by post id)."""
+
     project: str
     method: str
     taxonomy: TaxonomySpec
-    items: dict[int, ItemConsensus]
-    annotator_errors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    items: dict[int, PostLabels]
 
 
 def violations(taxonomy: TaxonomySpec) -> list[str]:
@@ -94,9 +98,9 @@ def project_annotations(store: Store, project_id: int) -> list[tuple[int, str, d
     return list(latest.values())
 
 
-def project_consensus(
+def project_labels(
     store: Store, project_name: str, *, method: Method = "dawid-skene", min_annotators: int = 1
-) -> Consensus:
+) -> ProjectLabels:
     """Aggregate every annotated post of a project (see the module docstring)."""
     if method not in ("dawid-skene", "majority"):
         raise InputError(f"Unknown aggregation {method!r}; use dawid-skene or majority.")
@@ -119,7 +123,7 @@ def project_consensus(
         by_post[post_pk].append((pseudonym, labels, annotation_id))
     by_post = {pk: items for pk, items in by_post.items() if len(items) >= min_annotators}
     if not by_post:
-        return Consensus(project_name, method, taxonomy, {})
+        return ProjectLabels(project_name, method, taxonomy, {})
     category = taxonomy.field(CATEGORY)
     exclusive = {label.id for label in category.labels if label.exclusive}
     base = DawidSkene() if method == "dawid-skene" else MajorityVote()
@@ -144,7 +148,7 @@ def project_consensus(
         if pk in by_post and labels.get(SEVERITY) in severity_ids
     }
     severities = _severities(by_post, method, gold_severity, severity_ids)
-    items: dict[int, ItemConsensus] = {}
+    items: dict[int, PostLabels] = {}
     for pk, answers in by_post.items():
         label_probs = {label: float(p) for label, p in probas[pk].items()}
         final = finalize_labels(
@@ -154,7 +158,7 @@ def project_consensus(
             violations=violations(taxonomy),
         )
         ordered = [label for label in category.label_ids if label in final.labels]
-        item = ItemConsensus(
+        item = PostLabels(
             post_pk=pk,
             labels=ordered,
             severity=final.severity,
@@ -181,7 +185,7 @@ def project_consensus(
             item.adjudicated = True
             item.reasons = []
         items[pk] = item
-    return Consensus(project_name, method, taxonomy, items)
+    return ProjectLabels(project_name, method, taxonomy, items)
 
 
 def _severities(by_post, method: Method, gold: dict[int, str], classes: list[str]) -> dict:

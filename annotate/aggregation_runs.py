@@ -1,4 +1,4 @@
-"""Stored aggregates: the labels a dataset version publishes, computed once per project.
+"""Stored aggregation runs: the labels a dataset version publishes, computed once per project.
 
 Usage::
 
@@ -6,7 +6,7 @@ Usage::
     run = fresh_run(store, "round-1", "dawid-skene")   # None when a pull or decision came later
     run = ensure_aggregated(store, "round-1", "dawid-skene", on_stale=print)
 
-``aggregate_project`` runs :func:`annotate.consensus.project_consensus` (aggregation, rules,
+``aggregate_project`` runs :func:`annotate.post_labels.project_labels` (aggregation, rules,
 adjudicated decisions) and writes one :class:`~annotate.store.Aggregate` row per post of the
 project: the labels, the soft labels, the annotations under pseudonyms, the evidence spans,
 the post's near-duplicate group among the project's posts, and an agreement summary on the
@@ -27,9 +27,9 @@ from typing import Any
 from sqlalchemy import delete, func, insert
 from sqlmodel import select
 
-from annotate.consensus import Method, project_consensus
 from annotate.errors import AnnotateError, InputError
 from annotate.locks import locks_projects
+from annotate.post_labels import Method, project_labels
 from annotate.projects import get_project
 from annotate.store import (
     Adjudication,
@@ -129,8 +129,8 @@ def aggregate_project(
         project = get_project(session, project_name)
         project_id, taxonomy_id = project.id, project.taxonomy_id
         inputs = inputs_fingerprint(session, project_id)
-    consensus = project_consensus(store, project_name, method=method)
-    pks = sorted(consensus.items)
+    aggregated = project_labels(store, project_name, method=method)
+    pks = sorted(aggregated.items)
     texts: dict[int, str] = {}
     tasks: dict[int, tuple[int | None, bool]] = {}
     with store.session() as session:
@@ -145,10 +145,10 @@ def aggregate_project(
     # A group's key is its smallest post id (pks are sorted: the first member seen).
     first: dict[int, int] = {}
     near_key = [first.setdefault(group, pk) for group, pk in zip(near, pks, strict=True)]
-    category_ids = list(consensus.taxonomy.field("category").label_ids)
+    category_ids = list(aggregated.taxonomy.field("category").label_ids)
     rows = []
     for pk, key in zip(pks, near_key, strict=True):
-        item = consensus.items[pk]
+        item = aggregated.items[pk]
         agreeing = sum(1 for a in item.annotations if sorted(a["labels"]) == sorted(item.labels))
         batch_id, is_gold = tasks.get(pk, (None, False))
         rows.append(
