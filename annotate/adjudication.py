@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from annotate.aggregation import Reason, ReasonKind, count_posts_by_kind
+from annotate.aggregation import Aggregation, Reason, ReasonKind, count_posts_by_kind
 from annotate.batches import task_data
 from annotate.errors import InputError
 from annotate.labelstudio import LabelStudioConnection
@@ -94,13 +94,13 @@ def adjudicate(
     *,
     max_posterior: float = 0.8,
     severity_gap: int = 2,
-    method: str = "dawid-skene",
+    aggregation: Aggregation | str = Aggregation.DAWID_SKENE,
     wait: bool = True,
     on_wait: Callable[[str], None] | None = None,
 ) -> AdjudicationReport:
     """Send the project's uncertain posts to its adjudication project, holding the project's
     lock (``wait``, ``on_wait``: see :mod:`annotate.locks`)."""
-    aggregated = project_labels(store, project_name, method=method)
+    aggregated = project_labels(store, project_name, aggregation=aggregation)
     chosen = select_uncertain(aggregated, max_posterior=max_posterior, severity_gap=severity_gap)
     reasons = {item.post_pk: found for item, found in chosen}
     report = send_to_adjudication(

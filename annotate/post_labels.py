@@ -13,18 +13,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from sqlmodel import select
 
-from annotate.aggregation import (
-    BinaryRelevance,
-    DawidSkene,
-    MajorityVote,
-    Reason,
-    finalize_labels,
-)
-from annotate.errors import InputError
+from annotate.aggregation import Aggregation, BinaryRelevance, Reason, finalize_labels
 from annotate.projects import get_project, stored_taxonomy
 from annotate.store import (
     Adjudication,
@@ -38,7 +31,6 @@ from annotate.store import (
 )
 from annotate.taxonomy import Taxonomy as TaxonomySpec
 
-Method = Literal["dawid-skene", "majority"]
 CATEGORY, SEVERITY = "category", "severity"
 
 
@@ -66,7 +58,7 @@ class ProjectLabels:
     """Every annotated post of a project with its labels (``items``, by post id)."""
 
     project: str
-    method: str
+    aggregation: Aggregation
     taxonomy: TaxonomySpec
     items: dict[int, PostLabels]
 
@@ -99,11 +91,14 @@ def project_annotations(store: Store, project_id: int) -> list[tuple[int, str, d
 
 
 def project_labels(
-    store: Store, project_name: str, *, method: Method = "dawid-skene", min_annotators: int = 1
+    store: Store,
+    project_name: str,
+    *,
+    aggregation: Aggregation | str = Aggregation.DAWID_SKENE,
+    min_annotators: int = 1,
 ) -> ProjectLabels:
     """Aggregate every annotated post of a project (see the module docstring)."""
-    if method not in ("dawid-skene", "majority"):
-        raise InputError(f"Unknown aggregation {method!r}; use dawid-skene or majority.")
+    aggregation = Aggregation.parse(aggregation)
     with store.session() as session:
         project = get_project(session, project_name)
         project_id = project.id
@@ -123,11 +118,10 @@ def project_labels(
         by_post[post_pk].append((pseudonym, labels, annotation_id))
     by_post = {pk: items for pk, items in by_post.items() if len(items) >= min_annotators}
     if not by_post:
-        return ProjectLabels(project_name, method, taxonomy, {})
+        return ProjectLabels(project_name, aggregation, taxonomy, {})
     category = taxonomy.field(CATEGORY)
     exclusive = {label.id for label in category.labels if label.exclusive}
-    base = DawidSkene() if method == "dawid-skene" else MajorityVote()
-    relevance = BinaryRelevance(base=base, exclusive=exclusive)
+    relevance = BinaryRelevance(base=aggregation.estimator(), exclusive=exclusive)
     table = [
         (pk, pseudonym, tuple(labels.get(CATEGORY) or ()))
         for pk, items in by_post.items()
@@ -147,7 +141,7 @@ def project_labels(
         for pk, labels in gold.items()
         if pk in by_post and labels.get(SEVERITY) in severity_ids
     }
-    severities = _severities(by_post, method, gold_severity, severity_ids)
+    severities = _severities(by_post, aggregation, gold_severity, severity_ids)
     items: dict[int, PostLabels] = {}
     for pk, answers in by_post.items():
         label_probs = {label: float(p) for label, p in probas[pk].items()}
@@ -185,10 +179,12 @@ def project_labels(
             item.adjudicated = True
             item.reasons = []
         items[pk] = item
-    return ProjectLabels(project_name, method, taxonomy, items)
+    return ProjectLabels(project_name, aggregation, taxonomy, items)
 
 
-def _severities(by_post, method: Method, gold: dict[int, str], classes: list[str]) -> dict:
+def _severities(
+    by_post, aggregation: Aggregation, gold: dict[int, str], classes: list[str]
+) -> dict:
     """One severity per post from the annotators' answers; gold answers anchor Dawid-Skene."""
     known = set(classes)  # a severity outside the taxonomy (pull flags it) is left out
     table = [
@@ -199,8 +195,7 @@ def _severities(by_post, method: Method, gold: dict[int, str], classes: list[str
     ]
     if not table:
         return {}
-    model = DawidSkene() if method == "dawid-skene" else MajorityVote()
-    return model.fit(table, gold=gold or None, classes=classes).labels_
+    return aggregation.estimator().fit(table, gold=gold or None, classes=classes).labels_
 
 
 def _decisions(session, project_id: int) -> dict[int, dict[str, Any]]:

@@ -37,8 +37,9 @@ from typing import Any
 import numpy as np
 from sqlmodel import select
 
+from annotate.aggregation import Aggregation
 from annotate.errors import InputError
-from annotate.post_labels import CATEGORY, Method, project_labels
+from annotate.post_labels import CATEGORY, project_labels
 from annotate.projects import get_project
 from annotate.store import Post, Store, Task
 
@@ -99,7 +100,7 @@ class ReviewItem(Suspect):
 @dataclass
 class ReviewQueue:
     """The suspects of a project, best first; ``suspects`` counts them all, ``items`` may be a
-    top slice."""
+    top slice; ``method`` is the aggregation's value."""
 
     project: str
     method: str
@@ -279,7 +280,7 @@ def project_review_queue(
     project_name: str,
     *,
     top: int | None = 50,
-    method: Method = "dawid-skene",
+    aggregation: Aggregation | str = Aggregation.DAWID_SKENE,
     folds: int = 5,
     seed: int = 0,
 ) -> ReviewQueue:
@@ -290,7 +291,7 @@ def project_review_queue(
     posts without a label are left out. Adjudicated posts stay in the queue, marked, because an
     expert's decision the model disputes is still worth a second look.
     """
-    aggregated = project_labels(store, project_name, method=method)
+    aggregated = project_labels(store, project_name, aggregation=aggregation)
     label_ids = list(aggregated.taxonomy.field(CATEGORY).label_ids)
     labelled = {pk: item for pk, item in aggregated.items.items() if item.labels}
     if len(labelled) < MIN_POSTS:
@@ -346,7 +347,7 @@ def project_review_queue(
     ]
     return ReviewQueue(
         project=project_name,
-        method=method,
+        method=aggregated.aggregation.value,
         posts_checked=len(post_pks),
         suspects=len(suspects),
         thresholds={

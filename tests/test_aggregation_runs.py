@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import select
 from test_publish import annotate_posts, workspace  # noqa: F401 (a fixture)
 
-from annotate.aggregation import Reason
+from annotate.aggregation import Aggregation, Reason
 from annotate.aggregation_runs import aggregate_project, ensure_aggregated, fresh_run
 from annotate.errors import InputError
 from annotate.post_labels import project_labels
@@ -27,11 +27,11 @@ from annotate.store import (
 from tests.cli import invoke
 
 
-def stored(store, method="dawid-skene"):
+def stored(store, aggregation=Aggregation.DAWID_SKENE):
     with store.session() as session:
         return {
             row.post_pk: row
-            for row in session.exec(select(Aggregate).where(Aggregate.method == method))
+            for row in session.exec(select(Aggregate).where(Aggregate.method == aggregation.value))
         }
 
 
@@ -65,13 +65,13 @@ def test_aggregates_hold_the_labels_of_every_post(workspace):  # noqa: F811
 def test_a_second_run_replaces_the_first_and_methods_are_kept_apart(workspace):  # noqa: F811
     store = workspace[2]
     first = aggregate_project(store, "round-1")
-    aggregate_project(store, "round-1", method="majority")
+    aggregate_project(store, "round-1", aggregation="majority")
     second = aggregate_project(store, "round-1")
     assert second.run_id != first.run_id
-    assert len(stored(store)) == len(stored(store, "majority")) == 500
+    assert len(stored(store)) == len(stored(store, Aggregation.MAJORITY)) == 500
     assert {row.run_id for row in stored(store).values()} == {second.run_id}
     with pytest.raises(InputError, match="Unknown aggregation"):
-        aggregate_project(store, "round-1", method="mean")
+        aggregate_project(store, "round-1", aggregation="mean")
 
 
 def test_new_inputs_make_the_run_stale(workspace):  # noqa: F811

@@ -44,6 +44,23 @@ def test_every_command_has_help():
         assert "Usage: annotate" in result.stdout
 
 
+@pytest.mark.parametrize("command", ["aggregate", "adjudicate", "review-queue", "publish"])
+def test_aggregation_is_one_choice_that_refuses_other_names(command, workdir, monkeypatch):
+    def words(help_text):
+        return " ".join(re.sub(r"[│╭╮╰╯─]", " ", help_text).split())
+
+    monkeypatch.setenv("COLUMNS", "200")  # the choices on one line of the help
+
+    helped = invoke(command, "--help")
+    assert helped.exit_code == 0
+    assert re.search(r"--aggregation [<\[]dawid-skene\|majority[>\]]", words(helped.stdout))
+    extra = ["--version", "1.0.0", "--project", "round-1"] if command == "publish" else []
+    result = invoke(command, "round-1", *extra, "--aggregation", "mean")
+    assert result.exit_code == 2, result.output
+    assert "'mean' is not one of 'dawid-skene', 'majority'" in words(result.stderr)
+    assert not (workdir / ".annotate").exists()
+
+
 def test_commands_that_change_a_project_teach_no_wait_and_push_teaches_reconcile():
     def words(help_text):  # the help's words, without the boxes and line breaks around them
         return " ".join(re.sub(r"[│╭╮╰╯─]", " ", help_text).split())
