@@ -25,10 +25,11 @@ from annotate.batches import task_data
 from annotate.errors import InputError
 from annotate.labelstudio import LabelStudioConnection
 from annotate.locks import locks_projects
-from annotate.post_labels import PostLabels, ProjectLabels, adjudication_project, project_labels
-from annotate.projects import get_project, make_project, project_settings, stored_taxonomy
-from annotate.store import Adjudication, Annotation, Post, Project, Store, Task, Taxonomy
+from annotate.post_labels import PostLabels, ProjectLabels, project_labels
+from annotate.projects import make_project, project_settings
+from annotate.store import Adjudication, Annotation, Post, Project, Store, Task
 from annotate.store.models import utcnow
+from annotate.store.queries import adjudication_project, live_annotations, project_and_taxonomy
 from annotate.taxonomy import load_guidelines, render_label_config, result_from_labels
 
 SUFFIX = " adjudication"
@@ -196,12 +197,11 @@ def _ensure_project(
 ) -> tuple[Project, int]:
     """The adjudication project of ``project_name``, created in Label Studio if missing."""
     with store.session() as session:
-        parent = get_project(session, project_name)
+        parent, taxonomy = project_and_taxonomy(session, project_name)
         found = adjudication_project(session, parent.id)
         if found is not None:
             session.expunge(found)
             return found, found.ls_project_id
-        taxonomy = stored_taxonomy(session.get(Taxonomy, parent.taxonomy_id))
         parent_id = parent.id
     name = project_name[: 50 - len(SUFFIX)] + SUFFIX
     wanted = project_settings(taxonomy, load_guidelines(), 1, 0.0)
@@ -231,16 +231,7 @@ def record_decisions(session: Session, adjudication_project_id: int) -> int:
     """
     project = session.get(Project, adjudication_project_id)
     parent_id = project.parent_project_id
-    rows = session.exec(
-        select(Task, Annotation)
-        .join(Annotation, Annotation.task_id == Task.id)
-        .where(
-            Task.project_id == adjudication_project_id,
-            Annotation.deleted_at.is_(None),
-            Annotation.was_cancelled.is_(False),
-        )
-        .order_by(Annotation.ls_updated_at, Annotation.id)
-    ).all()
+    rows = session.exec(live_annotations(adjudication_project_id, Task, Annotation)).all()
     latest: dict[int, tuple[Task, Annotation]] = {}
     for task, annotation in rows:
         latest[task.post_pk] = (task, annotation)
@@ -248,12 +239,8 @@ def record_decisions(session: Session, adjudication_project_id: int) -> int:
     for post_pk, (task, annotation) in latest.items():
         overridden = list(
             session.exec(
-                select(Annotation.id)
-                .join(Task, Task.id == Annotation.task_id)
-                .where(
-                    Task.project_id == parent_id,
-                    Task.post_pk == post_pk,
-                    Annotation.deleted_at.is_(None),
+                live_annotations(parent_id, Annotation.id, skipped=True).where(
+                    Task.post_pk == post_pk
                 )
             )
         )

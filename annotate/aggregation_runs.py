@@ -32,7 +32,6 @@ from annotate.aggregation import Aggregation
 from annotate.errors import AnnotateError
 from annotate.locks import locks_projects
 from annotate.post_labels import project_labels
-from annotate.projects import get_project
 from annotate.store import (
     Adjudication,
     Aggregate,
@@ -44,8 +43,9 @@ from annotate.store import (
     Task,
 )
 from annotate.store.models import utcnow
+from annotate.store.queries import get_project, project_gold, tasks_with_posts
 
-# Rows per INSERT and per IN (...) list: well under SQLite's and psycopg's parameter limits.
+# Rows per INSERT: well under SQLite's and psycopg's parameter limits.
 _CHUNK = 5_000
 
 
@@ -87,9 +87,7 @@ def inputs_fingerprint(session, project_id: int) -> dict[str, Any]:
         )
     ).one()
     gold = session.exec(
-        select(func.count(GoldItem.id), func.max(GoldItem.created_at))
-        .join(Task, Task.post_pk == GoldItem.post_pk)
-        .where(Task.project_id == project_id)
+        project_gold(project_id, func.count(GoldItem.id), func.max(GoldItem.created_at))
     ).one()
     tasks = session.exec(
         select(func.count(Task.id), func.max(Task.id), func.max(Task.batch_id)).where(
@@ -136,13 +134,12 @@ def aggregate_project(
     texts: dict[int, str] = {}
     tasks: dict[int, tuple[int | None, bool]] = {}
     with store.session() as session:
-        for start in range(0, len(pks), _CHUNK):
-            chunk = pks[start : start + _CHUNK]
-            texts.update(session.exec(select(Post.id, Post.text).where(Post.id.in_(chunk))).all())
-        for post_pk, batch_id, is_gold in session.exec(
-            select(Task.post_pk, Task.batch_id, Task.is_gold).where(Task.project_id == project_id)
+        for post_pk, batch_id, is_gold, text in session.exec(
+            tasks_with_posts(project_id, Task.post_pk, Task.batch_id, Task.is_gold, Post.text)
         ):
             tasks[post_pk] = (batch_id, is_gold)
+            if post_pk in aggregated.items:
+                texts[post_pk] = text
     near = near_duplicate_groups([texts[pk] for pk in pks])
     # A group's key is its smallest post id (pks are sorted: the first member seen).
     first: dict[int, int] = {}

@@ -18,17 +18,8 @@ from typing import Any
 from sqlmodel import select
 
 from annotate.aggregation import Aggregation, BinaryRelevance, Reason, finalize_labels
-from annotate.projects import get_project, stored_taxonomy
-from annotate.store import (
-    Adjudication,
-    Annotation,
-    Annotator,
-    GoldItem,
-    Project,
-    Store,
-    Task,
-    Taxonomy,
-)
+from annotate.store import Adjudication, Annotation, Annotator, GoldItem, Store, Task
+from annotate.store.queries import live_annotations, project_and_taxonomy, project_gold
 from annotate.taxonomy import Taxonomy as TaxonomySpec
 
 CATEGORY, SEVERITY = "category", "severity"
@@ -74,19 +65,13 @@ def project_annotations(store: Store, project_id: int) -> list[tuple[int, str, d
     non-deleted annotations; the latest per annotator and task."""
     with store.session() as session:
         rows = session.exec(
-            select(Task.post_pk, Annotator.pseudonym, Annotation)
-            .join(Annotation, Annotation.task_id == Task.id)
-            .join(Annotator, Annotator.id == Annotation.annotator_id)
-            .where(
-                Task.project_id == project_id,
-                Annotation.deleted_at.is_(None),
-                Annotation.was_cancelled.is_(False),
+            live_annotations(
+                project_id, Task.post_pk, Annotator.pseudonym, Annotation.labels, Annotation.id
             )
-            .order_by(Annotation.ls_updated_at, Annotation.id)
         ).all()
     latest: dict[tuple[int, str], tuple[int, str, dict, int]] = {}
-    for post_pk, pseudonym, annotation in rows:
-        latest[(post_pk, pseudonym)] = (post_pk, pseudonym, annotation.labels or {}, annotation.id)
+    for post_pk, pseudonym, labels, annotation_id in rows:
+        latest[(post_pk, pseudonym)] = (post_pk, pseudonym, labels or {}, annotation_id)
     return list(latest.values())
 
 
@@ -100,17 +85,9 @@ def project_labels(
     """Aggregate every annotated post of a project (see the module docstring)."""
     aggregation = Aggregation.parse(aggregation)
     with store.session() as session:
-        project = get_project(session, project_name)
+        project, taxonomy = project_and_taxonomy(session, project_name)
         project_id = project.id
-        taxonomy = stored_taxonomy(session.get(Taxonomy, project.taxonomy_id))
-        gold = {
-            row.post_pk: row.labels
-            for row in session.exec(
-                select(GoldItem)
-                .join(Task, Task.post_pk == GoldItem.post_pk)
-                .where(Task.project_id == project_id)
-            )
-        }
+        gold = dict(session.exec(project_gold(project_id, GoldItem.post_pk, GoldItem.labels)).all())
         decisions = _decisions(session, project_id)
     rows = project_annotations(store, project_id)
     by_post: dict[int, list[tuple[str, dict, int]]] = defaultdict(list)
@@ -206,11 +183,3 @@ def _decisions(session, project_id: int) -> dict[int, dict[str, Any]]:
         .order_by(Adjudication.decided_at, Adjudication.id)
     ).all()
     return {row.post_pk: row.labels or {} for row in rows}
-
-
-def adjudication_project(session, project_id: int) -> Project | None:
-    return session.exec(
-        select(Project).where(
-            Project.parent_project_id == project_id, Project.kind == "adjudication"
-        )
-    ).first()

@@ -35,7 +35,6 @@ from annotate.aggregation_runs import ensure_aggregated
 from annotate.config import Settings, Workspace, hide_passwords, mask_url
 from annotate.errors import AnnotateError, InputError
 from annotate.locks import locks_projects
-from annotate.projects import stored_taxonomy
 from annotate.registry import (
     MANIFEST,
     Staging,
@@ -50,6 +49,7 @@ from annotate.registry import (
 )
 from annotate.store import Aggregate, Batch, DatasetVersion, Post, Project, PullRun, Store
 from annotate.store import Taxonomy as TaxonomyRow
+from annotate.store.queries import stored_taxonomy
 from annotate.taxonomy import SEMVER
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}")

@@ -35,13 +35,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlmodel import select
 
 from annotate.aggregation import Aggregation
 from annotate.errors import InputError
 from annotate.post_labels import CATEGORY, project_labels
-from annotate.projects import get_project
-from annotate.store import Post, Store, Task
+from annotate.store import Post, Store
+from annotate.store.queries import get_project, tasks_with_posts
 
 __all__ = [
     "ReviewItem",
@@ -320,9 +319,7 @@ def project_review_queue(
         posts = {
             pk: (text, post_id)
             for pk, text, post_id in session.exec(
-                select(Post.id, Post.text, Post.post_id)
-                .join(Task, Task.post_pk == Post.id)
-                .where(Task.project_id == project_id)
+                tasks_with_posts(project_id, Post.id, Post.text, Post.post_id)
             )
             if pk in labelled
         }
