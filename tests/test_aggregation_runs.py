@@ -112,7 +112,7 @@ def test_new_inputs_make_the_run_stale(workspace):  # noqa: F811
     assert (row.labels, row.severity, row.adjudicated) == (["extortion"], "high", True)
 
     # New annotated posts too.
-    annotate_posts(store, "round-1", posts[500:510], 90_000)
+    annotate_posts(store, "round-1", posts[500:510])
     assert fresh_run(store, "round-1", "dawid-skene") is None
     assert len(stored(store)) == 500  # until aggregated again
     ensure_aggregated(store, "round-1", "dawid-skene")
@@ -122,7 +122,7 @@ def test_new_inputs_make_the_run_stale(workspace):  # noqa: F811
 def test_a_failed_run_keeps_the_previous_aggregates(workspace, monkeypatch):  # noqa: F811
     store, posts = workspace[2], workspace[3]
     before = aggregate_project(store, "round-1")
-    annotate_posts(store, "round-1", posts[500:510], 90_000)
+    annotate_posts(store, "round-1", posts[500:510])
 
     def broken(*args, **kwargs):
         raise RuntimeError("the database went away")
