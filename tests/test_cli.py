@@ -154,8 +154,8 @@ def test_init_points_to_the_taxonomy_not_the_generated_config(workdir):
 
 
 def test_project_show_needs_no_label_studio(workdir, monkeypatch):
-    from annotate.projects import record_taxonomy
     from annotate.store import Project, open_store
+    from annotate.store.queries import record_taxonomy
     from annotate.taxonomy import load_taxonomy
 
     monkeypatch.delenv("LABEL_STUDIO_URL", raising=False)
