@@ -44,6 +44,25 @@ def test_every_command_has_help():
         assert "Usage: annotate" in result.stdout
 
 
+def test_every_command_has_json():
+    """The output convention of cli/_shared.py: every command has --json."""
+    import typer.main
+
+    from annotate.cli import app
+
+    def commands(command, path):
+        if hasattr(command, "list_commands"):
+            context = command.make_context("annotate", [], resilient_parsing=True)
+            for name in command.list_commands(context):
+                yield from commands(command.get_command(context, name), [*path, name])
+        else:
+            yield " ".join(path), {opt for param in command.params for opt in param.opts}
+
+    found = dict(commands(typer.main.get_command(app), []))
+    assert len(found) > 20
+    assert [name for name, options in found.items() if "--json" not in options] == []
+
+
 @pytest.mark.parametrize("command", ["aggregate", "adjudicate", "review-queue", "publish"])
 def test_aggregation_is_one_choice_that_refuses_other_names(command, workdir, monkeypatch):
     def words(help_text):
