@@ -20,15 +20,16 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from annotate.aggregation import Reason, ReasonKind, count_posts_by_kind
+from annotate.aggregation import Aggregation, Reason, ReasonKind, count_posts_by_kind
 from annotate.batches import task_data
-from annotate.consensus import Consensus, ItemConsensus, adjudication_project, project_consensus
 from annotate.errors import InputError
 from annotate.labelstudio import LabelStudioConnection
 from annotate.locks import locks_projects
-from annotate.projects import get_project, make_project, project_settings, stored_taxonomy
-from annotate.store import Adjudication, Annotation, Post, Project, Store, Task, Taxonomy
+from annotate.post_labels import PostLabels, ProjectLabels, project_labels
+from annotate.projects import make_project, project_settings
+from annotate.store import Adjudication, Annotation, Post, Project, Store, Task
 from annotate.store.models import utcnow
+from annotate.store.queries import adjudication_project, live_annotations, project_and_taxonomy
 from annotate.taxonomy import load_guidelines, render_label_config, result_from_labels
 
 SUFFIX = " adjudication"
@@ -50,7 +51,7 @@ class AdjudicationReport:
 
 
 def uncertainty(
-    item: ItemConsensus, *, max_posterior: float, severity_gap: int, order
+    item: PostLabels, *, max_posterior: float, severity_gap: int, order
 ) -> list[Reason]:
     """Why a person should decide this post (empty when the aggregate can stand)."""
     if item.adjudicated:
@@ -71,13 +72,13 @@ def uncertainty(
 
 
 def select_uncertain(
-    consensus: Consensus, *, max_posterior: float = 0.8, severity_gap: int = 2
-) -> list[tuple[ItemConsensus, list[str]]]:
+    aggregated: ProjectLabels, *, max_posterior: float = 0.8, severity_gap: int = 2
+) -> list[tuple[PostLabels, list[str]]]:
     if not 0.5 < max_posterior <= 1:
         raise InputError(f"--max-posterior must be above 0.5 and at most 1, not {max_posterior}.")
-    order = list(consensus.taxonomy.field("severity").label_ids)
+    order = list(aggregated.taxonomy.field("severity").label_ids)
     chosen = []
-    for item in consensus.items.values():
+    for item in aggregated.items.values():
         reasons = uncertainty(
             item, max_posterior=max_posterior, severity_gap=severity_gap, order=order
         )
@@ -94,17 +95,17 @@ def adjudicate(
     *,
     max_posterior: float = 0.8,
     severity_gap: int = 2,
-    method: str = "dawid-skene",
+    aggregation: Aggregation | str = Aggregation.DAWID_SKENE,
     wait: bool = True,
     on_wait: Callable[[str], None] | None = None,
 ) -> AdjudicationReport:
     """Send the project's uncertain posts to its adjudication project, holding the project's
     lock (``wait``, ``on_wait``: see :mod:`annotate.locks`)."""
-    consensus = project_consensus(store, project_name, method=method)
-    chosen = select_uncertain(consensus, max_posterior=max_posterior, severity_gap=severity_gap)
+    aggregated = project_labels(store, project_name, aggregation=aggregation)
+    chosen = select_uncertain(aggregated, max_posterior=max_posterior, severity_gap=severity_gap)
     reasons = {item.post_pk: found for item, found in chosen}
     report = send_to_adjudication(
-        store, connection, project_name, list(reasons), reasons=reasons, consensus=consensus
+        store, connection, project_name, list(reasons), reasons=reasons, aggregated=aggregated
     )
     report.selected = len(chosen)
     report.reasons = count_posts_by_kind(reasons.values())
@@ -119,12 +120,12 @@ def send_to_adjudication(
     *,
     reason: Reason | None = None,
     reasons: dict[int, list[Reason]] | None = None,
-    consensus: Consensus | None = None,
+    aggregated: ProjectLabels | None = None,
 ) -> AdjudicationReport:
     """Create the adjudication tasks for these posts (those not there yet), with every
-    annotator's labels shown under their pseudonyms (``consensus``: the project's aggregate,
-    when the caller has it already)."""
-    consensus = consensus or project_consensus(store, project_name)
+    annotator's labels shown under their pseudonyms (``aggregated``: the project's labels per
+    post, when the caller has them already)."""
+    aggregated = aggregated or project_labels(store, project_name)
     adjudication, ls_project_id = _ensure_project(store, connection, project_name)
     with store.session() as session:
         there = set(session.exec(select(Task.post_pk).where(Task.project_id == adjudication.id)))
@@ -142,10 +143,10 @@ def send_to_adjudication(
     )
     if not new:
         return report
-    taxonomy = consensus.taxonomy
+    taxonomy = aggregated.taxonomy
     payloads = []
     for pk in new:
-        item = consensus.items.get(pk)
+        item = aggregated.items.get(pk)
         answers = item.annotations if item else []
         why = (reasons or {}).get(pk) or ([reason] if reason else [])
         summary = "\n".join(
@@ -196,12 +197,11 @@ def _ensure_project(
 ) -> tuple[Project, int]:
     """The adjudication project of ``project_name``, created in Label Studio if missing."""
     with store.session() as session:
-        parent = get_project(session, project_name)
+        parent, taxonomy = project_and_taxonomy(session, project_name)
         found = adjudication_project(session, parent.id)
         if found is not None:
             session.expunge(found)
             return found, found.ls_project_id
-        taxonomy = stored_taxonomy(session.get(Taxonomy, parent.taxonomy_id))
         parent_id = parent.id
     name = project_name[: 50 - len(SUFFIX)] + SUFFIX
     wanted = project_settings(taxonomy, load_guidelines(), 1, 0.0)
@@ -231,16 +231,7 @@ def record_decisions(session: Session, adjudication_project_id: int) -> int:
     """
     project = session.get(Project, adjudication_project_id)
     parent_id = project.parent_project_id
-    rows = session.exec(
-        select(Task, Annotation)
-        .join(Annotation, Annotation.task_id == Task.id)
-        .where(
-            Task.project_id == adjudication_project_id,
-            Annotation.deleted_at.is_(None),
-            Annotation.was_cancelled.is_(False),
-        )
-        .order_by(Annotation.ls_updated_at, Annotation.id)
-    ).all()
+    rows = session.exec(live_annotations(adjudication_project_id, Task, Annotation)).all()
     latest: dict[int, tuple[Task, Annotation]] = {}
     for task, annotation in rows:
         latest[task.post_pk] = (task, annotation)
@@ -248,12 +239,8 @@ def record_decisions(session: Session, adjudication_project_id: int) -> int:
     for post_pk, (task, annotation) in latest.items():
         overridden = list(
             session.exec(
-                select(Annotation.id)
-                .join(Task, Task.id == Annotation.task_id)
-                .where(
-                    Task.project_id == parent_id,
-                    Task.post_pk == post_pk,
-                    Annotation.deleted_at.is_(None),
+                live_annotations(parent_id, Annotation.id, skipped=True).where(
+                    Task.post_pk == post_pk
                 )
             )
         )

@@ -27,9 +27,8 @@ from typing import Any
 from sqlmodel import col, select
 
 from annotate.errors import AnnotateError, InputError
-from annotate.projects import get_project, stored_taxonomy
 from annotate.store import Annotation, Annotator, Batch, GoldItem, Post, Store, Task
-from annotate.store import Taxonomy as TaxonomyRow
+from annotate.store.queries import live_annotations, project_and_taxonomy
 from annotate.taxonomy import Field
 
 __all__ = [
@@ -203,17 +202,7 @@ def project_table(
     if min_annotators < 1:
         raise InputError("--min-annotators must be at least 1.")
     with store.session() as session:
-        project = get_project(session, project_name)
-        taxonomy_row = (
-            session.get(TaxonomyRow, project.taxonomy_id) if project.taxonomy_id else None
-        )
-        if taxonomy_row is None:
-            raise AnnotateError(
-                f"Project {project_name!r} has no taxonomy in the store, so the kind of field "
-                f"{field!r} is unknown.",
-                hint=f"Record it with 'annotate project sync {project_name}'.",
-            )
-        taxonomy = stored_taxonomy(taxonomy_row)
+        project, taxonomy = project_and_taxonomy(session, project_name)
         try:
             spec = taxonomy.field(field)
         except KeyError:
@@ -224,23 +213,14 @@ def project_table(
             ) from None
         _measurable(spec, project_name)
 
-        query = (
-            select(
-                Task.post_pk,
-                Task.batch_id,
-                Task.is_gold,
-                Annotator.pseudonym,
-                Annotation.labels,
-            )
-            .join(Task, col(Task.id) == Annotation.task_id)
-            .join(Annotator, col(Annotator.id) == Annotation.annotator_id)
-            .where(
-                Task.project_id == project.id,
-                col(Annotation.deleted_at).is_(None),
-                col(Annotation.was_cancelled).is_(False),
-            )
-            # Oldest first, so the latest annotation of an annotator on a task wins below.
-            .order_by(col(Annotation.ls_updated_at).nulls_first(), col(Annotation.id))
+        # Oldest first, so the latest annotation of an annotator on a task wins below.
+        query = live_annotations(
+            project.id,
+            Task.post_pk,
+            Task.batch_id,
+            Task.is_gold,
+            Annotator.pseudonym,
+            Annotation.labels,
         )
         if batch is not None:
             in_project = select(Batch.id).where(Batch.id == batch, Batch.project_id == project.id)

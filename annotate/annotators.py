@@ -16,8 +16,8 @@ from sqlmodel import col, select
 
 from annotate.agreement import annotator_agreement
 from annotate.agreement_data import FieldTable, project_table
-from annotate.projects import get_project
-from annotate.store import Annotation, Annotator, Store, Task
+from annotate.store import Annotation, Annotator, Store
+from annotate.store.queries import get_project, live_annotations
 
 
 @dataclass
@@ -53,19 +53,18 @@ def annotator_roster(
     agreement = {row.annotator: row for row in measured_rows}
     with store.session() as session:
         project = get_project(session, project_name)
-        live = col(Annotation.deleted_at).is_(None)
         counts = session.exec(
-            select(
+            live_annotations(
+                project.id,
                 Annotator.pseudonym,
                 Annotator.email,
                 Annotator.ls_user_id,
                 func.count(Annotation.id).filter(col(Annotation.was_cancelled).is_(False)),
                 func.count(Annotation.id).filter(col(Annotation.was_cancelled).is_(True)),
                 func.count(func.distinct(Annotation.task_id)),
+                skipped=True,
+                oldest_first=False,
             )
-            .join(Annotation, col(Annotation.annotator_id) == Annotator.id)
-            .join(Task, col(Task.id) == Annotation.task_id)
-            .where(Task.project_id == project.id, live)
             .group_by(Annotator.id, Annotator.pseudonym, Annotator.email, Annotator.ls_user_id)
             .order_by(Annotator.pseudonym)
         ).all()

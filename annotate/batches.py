@@ -36,8 +36,9 @@ from annotate.sampling import (
     read_sent,
     select_batch,
 )
-from annotate.store import Batch, GoldItem, Post, Project, Store, Task
+from annotate.store import Batch, GoldItem, Post, Store, Task
 from annotate.store.models import utcnow
+from annotate.store.queries import get_project, project_and_taxonomy, tasks_with_posts
 
 #: Tasks per import request. Label Studio re-spreads a project's overlap over all its tasks
 #: after every import, so many small requests cost far more than a few large ones
@@ -81,12 +82,6 @@ class RecordedBatch:
         return asdict(self)
 
 
-def project_by_name(session: Session, name: str) -> Project:
-    from annotate.projects import get_project
-
-    return get_project(session, name)
-
-
 def record_batch(
     store: Store,
     project_name: str,
@@ -111,7 +106,7 @@ def record_batch(
     if not all_pks:
         raise AnnotateError("The batch is empty: no post matched.", hint="Loosen --where.")
     with store.transaction() as session:
-        project = project_by_name(session, project_name)
+        project = get_project(session, project_name)
         taken = set(
             session.exec(
                 select(Task.post_pk).where(Task.project_id == project.id, Task.post_pk.in_(all_pks))
@@ -226,13 +221,9 @@ def _sample_batch(
     gold_file: Path | None,
     dry_run: bool,
 ) -> SampleResult:
-    from annotate.projects import stored_taxonomy
-    from annotate.store import Taxonomy
-
     with store.session() as session:
-        project = project_by_name(session, project_name)
+        project, taxonomy = project_and_taxonomy(session, project_name)
         project_id = project.id
-        taxonomy = stored_taxonomy(session.get(Taxonomy, project.taxonomy_id))
     if lexicon is None and params.uses_lexicon:
         lexicon = load_lexicon()
     gold_items = load_gold(gold_file, taxonomy) if gold_file is not None else []
@@ -344,7 +335,7 @@ def push(
     if reconcile:
         report.reconcile = reconcile_tasks(store, connection, project_name, dry_run=dry_run)
     with store.session() as session:
-        project = project_by_name(session, project_name)
+        project = get_project(session, project_name)
         project_id, ls_project_id = project.id, project.ls_project_id
         pending = _pending(session, project_id)
     if dry_run:
@@ -403,7 +394,8 @@ class _PostForTask(NamedTuple):
 def _pending(session: Session, project_id: int) -> list[tuple[int, int | None, _PostForTask]]:
     """``(task pk, batch id, post columns)`` of the project's tasks without a Label Studio id."""
     rows = session.exec(
-        select(
+        tasks_with_posts(
+            project_id,
             Task.id,
             Task.batch_id,
             Post.text,
@@ -414,8 +406,7 @@ def _pending(session: Session, project_id: int) -> list[tuple[int, int | None, _
             Post.post_id,
             Post.source,
         )
-        .join(Post, Post.id == Task.post_pk)
-        .where(Task.project_id == project_id, Task.ls_task_id.is_(None))
+        .where(Task.ls_task_id.is_(None))
         .order_by(Task.id)
     ).all()
     return [(task_pk, batch_id, _PostForTask(*post)) for task_pk, batch_id, *post in rows]

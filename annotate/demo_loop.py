@@ -31,7 +31,8 @@ from annotate.pull import pull
 from annotate.sampling import SamplingParams
 from annotate.simulation import DEFAULT_TEAM, lead_time, simulate_labels
 from annotate.status import project_status
-from annotate.store import Post, Project, Store, Task
+from annotate.store import Post, Store, Task
+from annotate.store.queries import get_project, tasks_with_posts
 from annotate.taxonomy import load_taxonomy, result_from_labels
 
 DEMO_PROJECT = "demo round"
@@ -148,13 +149,9 @@ def _adjudicate(store, connection, workspace, seed, say) -> dict[str, Any]:
     no_truth = demo.load_demo_data(taxonomy).no_truth
     sure = taxonomy.field("confidence").label_ids[-1]  # the expert is as sure as can be
     with store.session() as session:
-        adjudication_project = session.exec(
-            select(Project).where(Project.name == report.adjudication_project)
-        ).one()
+        adjudication_project = get_project(session, report.adjudication_project)
         rows = session.exec(
-            select(Task.ls_task_id, Post.meta)
-            .join(Post, Post.id == Task.post_pk)
-            .where(Task.project_id == adjudication_project.id)
+            tasks_with_posts(adjudication_project.id, Task.ls_task_id, Post.meta)
         ).all()
     decided = 0
     exported = connection.export(report.ls_project_id)

@@ -77,7 +77,7 @@ def project_lock(
     on_wait: Callable[[str], None] | None = None,
 ) -> Iterator[None]:
     """Hold the lock of each named project (in id order, so that callers never deadlock)."""
-    from annotate.projects import get_project
+    from annotate.store.queries import get_project
 
     names = [projects] if isinstance(projects, str) else list(dict.fromkeys(projects))
     with store.session() as session:

@@ -11,12 +11,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from annotate.errors import AnnotateError, InputError
 from annotate.labelstudio import TITLE_LENGTH, LabelStudioConnection
 from annotate.store import Project, Store, Taxonomy
 from annotate.store.models import utcnow
+from annotate.store.queries import (
+    get_project,
+    project_and_taxonomy,
+    record_taxonomy,
+)
 from annotate.taxonomy import (
     Taxonomy as TaxonomySpec,
 )
@@ -79,31 +84,6 @@ def project_settings(
     if guidelines is not None:
         fields["expert_instruction"] = guidelines_html(guidelines)
     return fields
-
-
-def record_taxonomy(session: Session, taxonomy: TaxonomySpec) -> Taxonomy:
-    """The store's row for this exact taxonomy (name, version, content hash), made if new."""
-    row = session.exec(
-        select(Taxonomy).where(
-            Taxonomy.name == taxonomy.name,
-            Taxonomy.version == taxonomy.version,
-            Taxonomy.content_hash == taxonomy.content_hash,
-        )
-    ).first()
-    if row is None:
-        row = Taxonomy(
-            name=taxonomy.name,
-            version=taxonomy.version,
-            content_hash=taxonomy.content_hash,
-            definition=taxonomy.model_dump(mode="json"),
-        )
-        session.add(row)
-        session.flush()
-    return row
-
-
-def stored_taxonomy(row: Taxonomy) -> TaxonomySpec:
-    return TaxonomySpec.model_validate(row.definition)
 
 
 def create_project(
@@ -193,15 +173,6 @@ def list_projects(store: Store) -> list[ProjectInfo]:
         return [_info(row, session.get(Taxonomy, row.taxonomy_id)) for row in rows]
 
 
-def get_project(session: Session, name: str) -> Project:
-    project = session.exec(select(Project).where(Project.name == name)).first()
-    if project is None:
-        known = session.exec(select(Project.name).order_by(Project.name)).all()
-        hint = f"Known projects: {', '.join(known)}." if known else "Create one first."
-        raise AnnotateError(f"There is no project {name!r} in the store.", hint=hint)
-    return project
-
-
 def show_project(store: Store, connection: LabelStudioConnection | None, name: str) -> ProjectInfo:
     """The project's record, with Label Studio's live view of it when connected."""
     with store.session() as session:
@@ -230,8 +201,7 @@ def sync_project(
     new = load_taxonomy(taxonomy_path)
     guidelines = load_guidelines(taxonomy_path)
     with store.session() as session:
-        project = get_project(session, name)
-        old = stored_taxonomy(session.get(Taxonomy, project.taxonomy_id))
+        project, old = project_and_taxonomy(session, name)
         ls_project_id = project.ls_project_id
         overlap, per_task = project.overlap or 0.0, project.annotators_per_task or 1
     server = connection.get_project(ls_project_id)

@@ -30,11 +30,11 @@ from sqlalchemy import Integer, Text, cast, func, literal, type_coerce
 from sqlmodel import select
 
 from annotate import __version__
-from annotate.aggregates import METHODS, ensure_aggregated
+from annotate.aggregation import Aggregation
+from annotate.aggregation_runs import ensure_aggregated
 from annotate.config import Settings, Workspace, hide_passwords, mask_url
 from annotate.errors import AnnotateError, InputError
 from annotate.locks import locks_projects
-from annotate.projects import stored_taxonomy
 from annotate.registry import (
     MANIFEST,
     Staging,
@@ -49,6 +49,7 @@ from annotate.registry import (
 )
 from annotate.store import Aggregate, Batch, DatasetVersion, Post, Project, PullRun, Store
 from annotate.store import Taxonomy as TaxonomyRow
+from annotate.store.queries import stored_taxonomy
 from annotate.taxonomy import SEMVER
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}")
@@ -97,7 +98,7 @@ def publish(
     *,
     projects: list[str],
     batches: list[int] | None = None,
-    aggregation: str = "dawid-skene",
+    aggregation: Aggregation | str = Aggregation.DAWID_SKENE,
     min_annotators: int = 1,
     split: tuple[float, float, float] = (0.8, 0.1, 0.1),
     seed: int = 0,
@@ -125,8 +126,7 @@ def publish(
         raise InputError(f"Dataset name {name!r} must be lower-case letters, digits, . _ -.")
     if not SEMVER.fullmatch(version):
         raise InputError(f"Version {version!r} is not a semantic version like 1.0.0.")
-    if aggregation not in METHODS:
-        raise InputError(f"Unknown aggregation {aggregation!r}; use dawid-skene or majority.")
+    aggregation = Aggregation.parse(aggregation)
     target = version_folder(settings, name, version)
     found = survey(settings, name, None if dry_run else store, tidy=not dry_run)
     if target.exists():

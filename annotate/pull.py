@@ -35,10 +35,10 @@ from sqlmodel import select
 
 from annotate.labelstudio import EXPORT_IDS, LabelStudioConnection, parse_time
 from annotate.locks import locks_projects
-from annotate.projects import get_project, stored_taxonomy
 from annotate.reconcile import task_key, write_adoptions
-from annotate.store import Annotation, Annotator, Post, Project, PullRun, Store, Task, Taxonomy
+from annotate.store import Annotation, Annotator, Post, Project, PullRun, Store, Task
 from annotate.store.models import utcnow
+from annotate.store.queries import project_and_taxonomy, tasks_with_posts
 from annotate.taxonomy import Taxonomy as TaxonomySpec
 from annotate.taxonomy import check_rules, labels_from_result
 
@@ -97,8 +97,7 @@ def pull(
     project's lock (``wait``, ``on_wait``: see :mod:`annotate.locks`)."""
     say = progress or (lambda message: None)
     with store.session() as session:
-        project = get_project(session, project_name)
-        taxonomy = stored_taxonomy(session.get(Taxonomy, project.taxonomy_id))
+        project, taxonomy = project_and_taxonomy(session, project_name)
         project_id, ls_project_id = project.id, project.ls_project_id
         is_adjudication = project.kind == "adjudication"
         watermark = None if full else _aware(project.pull_watermark)
@@ -400,10 +399,8 @@ def _insert_new(session, table) -> Any:
 
 def _tasks(session, project_id: int, ls_ids: list[int] | None) -> dict[int, tuple[int, str]]:
     """``{ls_task_id: (task pk, post text)}`` for the project (only ``ls_ids`` when given)."""
-    query = (
-        select(Task.ls_task_id, Task.id, Post.text)
-        .join(Post, Post.id == Task.post_pk)
-        .where(Task.project_id == project_id, Task.ls_task_id.is_not(None))
+    query = tasks_with_posts(project_id, Task.ls_task_id, Task.id, Post.text).where(
+        Task.ls_task_id.is_not(None)
     )
     found: dict[int, tuple[int, str]] = {}
     if ls_ids is None:
@@ -424,9 +421,9 @@ def _adopt_unmapped(session, project_id, exported, tasks) -> None:
     if not unmapped:
         return
     rows = session.exec(
-        select(Task.id, Post.source, Post.post_id, Post.text)
-        .join(Post, Post.id == Task.post_pk)
-        .where(Task.project_id == project_id, Task.ls_task_id.is_(None))
+        tasks_with_posts(project_id, Task.id, Post.source, Post.post_id, Post.text).where(
+            Task.ls_task_id.is_(None)
+        )
     ).all()
     by_key = {(source, post_id): (task_pk, text) for task_pk, source, post_id, text in rows}
     adoptions = []

@@ -38,9 +38,9 @@ from sqlmodel import Session, select
 
 from annotate.labelstudio import LabelStudioConnection
 from annotate.locks import locks_projects
-from annotate.projects import get_project
 from annotate.store import Post, Project, Store, Task
 from annotate.store.models import utcnow
+from annotate.store.queries import get_project, tasks_with_posts
 
 TaskKey = tuple[str | None, str]
 
@@ -79,9 +79,9 @@ def adopt_interrupted(
         unmapped = {
             (source, post_id): task_pk
             for task_pk, source, post_id in session.exec(
-                select(Task.id, Post.source, Post.post_id)
-                .join(Post, Post.id == Task.post_pk)
-                .where(Task.project_id == project_id, Task.ls_task_id.is_(None))
+                tasks_with_posts(project_id, Task.id, Post.source, Post.post_id).where(
+                    Task.ls_task_id.is_(None)
+                )
             )
         }
     if not unmapped:
@@ -147,9 +147,9 @@ def reconcile_tasks(
         stored = {
             (source, post_id): _Stored(task_pk, ls_task_id, deleted_at is not None)
             for task_pk, ls_task_id, deleted_at, source, post_id in session.exec(
-                select(Task.id, Task.ls_task_id, Task.deleted_at, Post.source, Post.post_id)
-                .join(Post, Post.id == Task.post_pk)
-                .where(Task.project_id == project_id)
+                tasks_with_posts(
+                    project_id, Task.id, Task.ls_task_id, Task.deleted_at, Post.source, Post.post_id
+                )
             )
         }
     by_key: dict[TaskKey | None, list[int]] = defaultdict(list)

@@ -35,12 +35,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlmodel import select
 
-from annotate.consensus import CATEGORY, Method, project_consensus
+from annotate.aggregation import Aggregation
 from annotate.errors import InputError
-from annotate.projects import get_project
-from annotate.store import Post, Store, Task
+from annotate.post_labels import CATEGORY, project_labels
+from annotate.store import Post, Store
+from annotate.store.queries import get_project, tasks_with_posts
 
 __all__ = [
     "ReviewItem",
@@ -99,7 +99,7 @@ class ReviewItem(Suspect):
 @dataclass
 class ReviewQueue:
     """The suspects of a project, best first; ``suspects`` counts them all, ``items`` may be a
-    top slice."""
+    top slice; ``method`` is the aggregation's value."""
 
     project: str
     method: str
@@ -279,7 +279,7 @@ def project_review_queue(
     project_name: str,
     *,
     top: int | None = 50,
-    method: Method = "dawid-skene",
+    aggregation: Aggregation | str = Aggregation.DAWID_SKENE,
     folds: int = 5,
     seed: int = 0,
 ) -> ReviewQueue:
@@ -290,9 +290,9 @@ def project_review_queue(
     posts without a label are left out. Adjudicated posts stay in the queue, marked, because an
     expert's decision the model disputes is still worth a second look.
     """
-    consensus = project_consensus(store, project_name, method=method)
-    label_ids = list(consensus.taxonomy.field(CATEGORY).label_ids)
-    labelled = {pk: item for pk, item in consensus.items.items() if item.labels}
+    aggregated = project_labels(store, project_name, aggregation=aggregation)
+    label_ids = list(aggregated.taxonomy.field(CATEGORY).label_ids)
+    labelled = {pk: item for pk, item in aggregated.items.items() if item.labels}
     if len(labelled) < MIN_POSTS:
         raise InputError(
             f"Project {project_name!r} has {len(labelled)} posts with aggregated labels; "
@@ -319,9 +319,7 @@ def project_review_queue(
         posts = {
             pk: (text, post_id)
             for pk, text, post_id in session.exec(
-                select(Post.id, Post.text, Post.post_id)
-                .join(Task, Task.post_pk == Post.id)
-                .where(Task.project_id == project_id)
+                tasks_with_posts(project_id, Post.id, Post.text, Post.post_id)
             )
             if pk in labelled
         }
@@ -346,7 +344,7 @@ def project_review_queue(
     ]
     return ReviewQueue(
         project=project_name,
-        method=method,
+        method=aggregated.aggregation.value,
         posts_checked=len(post_pks),
         suspects=len(suspects),
         thresholds={

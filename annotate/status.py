@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlmodel import select
 
-from annotate.projects import get_project
 from annotate.store import Annotation, Annotator, Batch, Store, Task
+from annotate.store.queries import get_project, live_annotations
 
 
 @dataclass
@@ -52,10 +52,9 @@ def project_status(store: Store, project_name: str) -> ProjectStatus:
             if gone is not None:
                 deleted[batch_id] += 1
         rows = session.exec(
-            select(Annotation, Annotator.pseudonym)
-            .join(Annotator, Annotator.id == Annotation.annotator_id)
-            .join(Task, Task.id == Annotation.task_id)
-            .where(Task.project_id == project.id, Annotation.deleted_at.is_(None))
+            live_annotations(
+                project.id, Annotation, Annotator.pseudonym, skipped=True, oldest_first=False
+            )
         ).all()
         batches = {
             row.id: row for row in session.exec(select(Batch).where(Batch.project_id == project.id))

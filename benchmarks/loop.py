@@ -64,10 +64,11 @@ from annotate.batches import push, record_batch, task_data
 from annotate.config import Workspace, ensure_workspace, load_settings
 from annotate.corpus import ingest_files
 from annotate.labelstudio import LabelStudioConnection, connect_to
-from annotate.projects import create_project, get_project
+from annotate.projects import create_project
 from annotate.pull import pull
 from annotate.store import Post, Store, Task, open_store
 from annotate.store.models import utcnow
+from annotate.store.queries import get_project, tasks_with_posts
 from annotate.taxonomy import load_taxonomy, result_from_labels
 
 TAXONOMY = load_taxonomy()
@@ -182,12 +183,7 @@ def payloads(store: Store, project: str, batch_id: int) -> list[tuple[int, Post,
     """``(task pk, post, task data)`` of a project's tasks in push order (by task id)."""
     with store.session() as session:
         project_id = get_project(session, project).id
-        rows = session.exec(
-            select(Task.id, Post)
-            .join(Post, Post.id == Task.post_pk)
-            .where(Task.project_id == project_id)
-            .order_by(Task.id)
-        ).all()
+        rows = session.exec(tasks_with_posts(project_id, Task.id, Post).order_by(Task.id)).all()
         for _, post in rows:
             session.expunge(post)
     return [(task_pk, post, task_data(post, batch_id)) for task_pk, post in rows]

@@ -43,6 +43,7 @@ from sqlalchemy import create_engine, func, insert, text
 from sqlmodel import select
 
 from annotate import demo
+from annotate.aggregation import Aggregation
 
 PEER = """
 import sys
@@ -84,9 +85,9 @@ ANNOTATORS = ("ann-3f2a9c", "ann-b71e04", "ann-5d88e1")
 
 def prepare(url: str, workdir: Path, rows: int, seed: int) -> int:
     """Ingest the corpus and write project, batch, tasks and aggregates; the project id."""
-    from annotate.aggregates import inputs_fingerprint
-    from annotate.projects import record_taxonomy
+    from annotate.aggregation_runs import inputs_fingerprint
     from annotate.store import Aggregate, AggregationRun, Batch, Post, Project, Task, open_store
+    from annotate.store.queries import record_taxonomy
     from annotate.taxonomy import load_taxonomy
 
     store = open_store(url)
@@ -133,7 +134,7 @@ def prepare(url: str, workdir: Path, rows: int, seed: int) -> int:
             session.execute(insert(Task), tasks[start : start + 10_000])
         run_row = AggregationRun(
             project_id=project_id,
-            method="dawid-skene",
+            method=Aggregation.DAWID_SKENE.value,
             taxonomy_id=project.taxonomy_id,
             inputs=inputs_fingerprint(session, project_id),
             items=len(aggregates),
@@ -171,7 +172,7 @@ def _aggregate(
     ]
     agreeing = sum(1 for answer in answers if answer["labels"] == true)
     return {
-        "method": "dawid-skene",
+        "method": Aggregation.DAWID_SKENE.value,
         "post_pk": pk,
         "labels": true,
         "severity": severity,

@@ -1,4 +1,5 @@
-"""A project filled directly with store rows (no Label Studio), for the agreement tests.
+"""A project filled without Label Studio (:func:`annotate.store.record_annotations`), for the
+agreement tests.
 
 Every annotation written here is also recorded in :class:`FilledProject`, so a test can compute
 what ``annotate agreement`` must find with :mod:`annotate.agreement` directly.
@@ -13,8 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from annotate.projects import record_taxonomy
-from annotate.store import Annotation, Annotator, Batch, GoldItem, Post, Project, Store, Task
+from annotate.store import Post, Store, record_annotations
 from annotate.taxonomy import load_taxonomy
 
 SCRIPT_TEXT = "内部消息称某银行明天暂停取款 <script>alert(1)</script> 快去取钱 http://t.cn/A6x"
@@ -51,94 +51,94 @@ def fill_project(store: Store, name: str = "round-1", n_posts: int = 40, seed: i
     labels = taxonomy.field("category").label_ids
     filled = FilledProject(name=name)
     latest: dict[tuple[int, str], dict[str, Any]] = {}
-    ls_ids = itertools.count(1000)
+    minutes = itertools.count(1000)
+    singles = range(n_posts, n_posts + 3)
     with store.transaction() as session:
-        project = Project(name=name, taxonomy_id=record_taxonomy(session, taxonomy).id)
-        session.add(project)
-        session.flush()
-        batches = [
-            Batch(project_id=project.id, strategy="random", seed=1, size=n_posts // 2),
-            Batch(project_id=project.id, strategy="uncertainty", seed=2, size=n_posts // 2),
-        ]
-        people = [
-            Annotator(ls_user_id=index, email=f"{pseudonym}@example.com", pseudonym=pseudonym)
-            for index, pseudonym in enumerate(ANNOTATORS, start=1)
-        ]
-        session.add_all([*batches, *people])
-        session.flush()
-        filled.batches = [batch.id for batch in batches]
-
-        def add_post(number: int, text: str, batch: Batch, is_gold: bool = False) -> Task:
-            post = Post(
-                source="demo", post_id=f"p{number}", text=text, text_hash=f"h{number}", lang="zh"
+        posts = [
+            Post(
+                source="demo",
+                post_id=f"p{number}",
+                text=SCRIPT_TEXT if number == 7 else _text(number, n_posts),
+                text_hash=f"h{number}",
+                lang="zh",
             )
-            session.add(post)
-            session.flush()
-            task = Task(project_id=project.id, post_pk=post.id, batch_id=batch.id, is_gold=is_gold)
-            session.add(task)
-            session.flush()
-            filled.batch_of[post.id] = batch.id
-            return task
+            for number in range(n_posts + 3)
+        ]
+        session.add_all(posts)
+        session.flush()
+        pk = [post.id for post in posts]
+    # Rows of the first batch (with the posts that have a single valid annotation), then the
+    # second; timestamps in the order the annotations were made.
+    rows: list[list[dict[str, Any]]] = [[], []]
+    gold: dict[int, dict[str, Any]] = {}
 
-        def annotate(task: Task, who: Annotator, values: dict[str, Any], **state: Any) -> None:
-            ls_id = next(ls_ids)
-            session.add(
-                Annotation(
-                    ls_annotation_id=ls_id,
-                    task_id=task.id,
-                    annotator_id=who.id,
-                    labels=values,
-                    ls_updated_at=START + timedelta(minutes=ls_id),
-                    **state,
-                )
+    def annotate(number: int, who: str, values: dict[str, Any], **state: Any) -> None:
+        batch = 0 if number in singles else number * 2 // n_posts
+        rows[batch].append(
+            {
+                "post": pk[number],
+                "annotator": f"{who}@example.com",
+                "labels": values,
+                "updated_at": START + timedelta(minutes=next(minutes)),
+                **state,
+            }
+        )
+        if not state:
+            latest[(pk[number], who)] = values
+
+    for number in range(n_posts):
+        truth = [labels[number % len(labels)]]
+        if number % 5 == 0:
+            truth.append(labels[(number + 3) % len(labels)])
+        if number == 3:
+            gold[pk[number]] = {"category": truth}
+            filled.gold[pk[number]] = frozenset(truth)
+        if number == 7:
+            filled.script_post = pk[number]
+        skipped = number % len(ANNOTATORS)
+        for index, who in enumerate(ANNOTATORS):
+            if index == skipped:
+                continue
+            careful = CAREFUL if who != "ann-4" else CARELESS
+            category = truth if rng.random() < careful else [rng.choice(labels)]
+            if number == 7:  # every annotator reads this post differently
+                category = [labels[index]]
+            if number == 5 and who == "ann-1":  # replaced by a later annotation
+                annotate(number, who, {"category": ["not_financial"]})
+            annotate(
+                number,
+                who,
+                {
+                    "category": category,
+                    "severity": rng.choice(["low", "medium", "high"]),
+                    "confidence": rng.choice(["1", "2", "3"]),
+                    "needs_expert": rng.random() < 0.2,
+                    "evidence": [{"start": 0, "end": 4, "label": "misleading_claim"}],
+                    "rationale": None,
+                },
             )
-            if not state:
-                latest[(task.post_pk, who.pseudonym)] = values
 
-        for number in range(n_posts):
-            is_script = number == 7
-            text = SCRIPT_TEXT if is_script else f"第{number}条：听说某城商行资金链断裂？"
-            task = add_post(number, text, batches[number * 2 // n_posts], is_gold=number == 3)
-            truth = [labels[number % len(labels)]]
-            if number % 5 == 0:
-                truth.append(labels[(number + 3) % len(labels)])
-            if number == 3:
-                session.add(GoldItem(post_pk=task.post_pk, labels={"category": truth}))
-                filled.gold[task.post_pk] = frozenset(truth)
-            if is_script:
-                filled.script_post = task.post_pk
-            skipped = number % len(people)
-            for index, who in enumerate(people):
-                if index == skipped:
-                    continue
-                careful = CAREFUL if who.pseudonym != "ann-4" else CARELESS
-                category = truth if rng.random() < careful else [rng.choice(labels)]
-                if is_script:  # every annotator reads this post differently
-                    category = [labels[index]]
-                if number == 5 and who.pseudonym == "ann-1":  # replaced by a later annotation
-                    annotate(task, who, {"category": ["not_financial"]})
-                annotate(
-                    task,
-                    who,
-                    {
-                        "category": category,
-                        "severity": rng.choice(["low", "medium", "high"]),
-                        "confidence": rng.choice(["1", "2", "3"]),
-                        "needs_expert": rng.random() < 0.2,
-                        "evidence": [{"start": 0, "end": 4, "label": "misleading_claim"}],
-                        "rationale": None,
-                    },
-                )
+    # Items with one valid annotation: counted, left out of agreement.
+    for number, extra in zip(singles, (None, "deleted", "skipped"), strict=True):
+        annotate(number, ANNOTATORS[0], {"category": ["legitimate"]})
+        if extra == "deleted":
+            annotate(number, ANNOTATORS[1], {"category": ["legitimate"]}, deleted_at=START)
+        elif extra == "skipped":
+            annotate(number, ANNOTATORS[1], {"category": []}, skipped=True)
+        filled.n_single_items += 1
 
-        # Items with one valid annotation: counted, left out of agreement.
-        for number, extra in ((n_posts, None), (n_posts + 1, "deleted"), (n_posts + 2, "skipped")):
-            task = add_post(number, f"第{number}条", batches[0])
-            annotate(task, people[0], {"category": ["legitimate"]})
-            if extra == "deleted":
-                annotate(task, people[1], {"category": ["legitimate"]}, deleted_at=START)
-            elif extra == "skipped":
-                annotate(task, people[1], {"category": []}, was_cancelled=True)
-            filled.n_single_items += 1
+    for strategy, batch_rows in zip(("random", "uncertainty"), rows, strict=True):
+        recorded = record_annotations(
+            store,
+            name,
+            batch_rows,
+            taxonomy=taxonomy,
+            batch=strategy,
+            gold=gold if strategy == "random" else None,
+            pseudonymise=lambda email: email.split("@")[0],
+        )
+        filled.batches.append(recorded.batch_id)
+        filled.batch_of.update(dict.fromkeys(recorded.task_ids, recorded.batch_id))
 
     for name_of_field in ("category", "severity", "needs_expert"):
         rows = []
@@ -150,3 +150,7 @@ def fill_project(store: Store, name: str = "round-1", n_posts: int = 40, seed: i
                 rows.append((item, annotator, value))
         filled.rows[name_of_field] = rows
     return filled
+
+
+def _text(number: int, n_posts: int) -> str:
+    return f"第{number}条：听说某城商行资金链断裂？" if number < n_posts else f"第{number}条"

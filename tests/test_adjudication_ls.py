@@ -11,9 +11,9 @@ from annotate.adjudication import adjudicate
 from annotate.aggregation import ReasonKind
 from annotate.batches import push, record_batch
 from annotate.config import Workspace, ensure_workspace, load_settings
-from annotate.consensus import project_consensus
 from annotate.corpus import ingest_files
 from annotate.labelstudio import connect_to
+from annotate.post_labels import project_labels
 from annotate.projects import create_project
 from annotate.pull import pull
 from annotate.store import Adjudication, Annotation, Annotator, Post, Project, Task, open_store
@@ -141,11 +141,11 @@ def test_uncertain_items_are_decided_and_override_the_aggregate(project):
     assert decider.email == expert.email
     assert adjudication.labels["category"] == ["market_badmouthing"]
 
-    consensus = project_consensus(store, name)
-    item = consensus.items[severity_split]
+    aggregated = project_labels(store, name)
+    item = aggregated.items[severity_split]
     assert item.adjudicated
     assert (item.labels, item.severity) == (["market_badmouthing"], "medium")
-    assert consensus.items[agreed[0]].labels == ["legitimate"]
+    assert aggregated.items[agreed[0]].labels == ["legitimate"]
 
     again = adjudicate(store, connection, name)
     assert again.sent == 0
@@ -159,7 +159,7 @@ def test_uncertain_items_are_decided_and_override_the_aggregate(project):
     assert withdrawn.adjudications == 1
     with store.session() as session:
         assert session.exec(select(Adjudication)).all() == []
-    assert not project_consensus(store, name).items[severity_split].adjudicated
+    assert not project_labels(store, name).items[severity_split].adjudicated
 
 
 def post_id(store, pk):

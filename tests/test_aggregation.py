@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from annotate.aggregation import (
+    Aggregation,
     AggregationInputError,
     DawidSkene,
     GoldScore,
@@ -19,6 +20,7 @@ from annotate.aggregation import (
     SoftLabels,
 )
 from annotate.aggregation import dawid_skene as dawid_skene_module
+from annotate.errors import InputError
 
 N_CLASSES = 9
 LAZY_LABEL = 7  # the label the lazy simulated annotator falls back to ("legitimate")
@@ -340,3 +342,13 @@ def test_labels_outside_the_given_list_are_rejected():
         DawidSkene().fit([("p1", "ann", "low")], classes=["low", "low"])
     with pytest.raises(AggregationInputError, match="smoothing"):
         DawidSkene(smoothing=-1)
+
+
+def test_an_aggregation_is_named_by_its_value_and_makes_its_estimator():
+    assert Aggregation.parse("majority") is Aggregation.MAJORITY
+    assert Aggregation.parse(Aggregation.DAWID_SKENE) is Aggregation.DAWID_SKENE
+    assert Aggregation.MAJORITY == "majority" and f"{Aggregation.DAWID_SKENE}" == "dawid-skene"
+    assert isinstance(Aggregation.DAWID_SKENE.estimator(), DawidSkene)
+    assert isinstance(Aggregation.MAJORITY.estimator(), MajorityVote)
+    with pytest.raises(InputError, match="Unknown aggregation 'mean'; use dawid-skene or majority"):
+        Aggregation.parse("mean")

@@ -6,14 +6,13 @@ import json
 import math
 
 import pytest
-from sqlmodel import select
 
 from annotate.agreement import multilabel_agreement, summarise
 from annotate.agreement_data import project_table, read_table_file
 from annotate.errors import InputError
-from annotate.store import Annotation, Annotator, Post, Project, Task, open_store
+from annotate.store import Post, open_store, record_annotations
 from annotate.taxonomy import load_taxonomy
-from tests.agreement_store import fill_project
+from tests.agreement_store import ANNOTATORS, fill_project
 from tests.cli import invoke
 
 HEADLINE = (
@@ -283,22 +282,9 @@ def test_labels_the_taxonomy_no_longer_has_are_kept_at_the_end(tmp_path):
     try:
         fill_project(store)
         with store.transaction() as session:
-            project_id = session.exec(select(Project.id)).one()
-            post = Post(source="demo", post_id="old", text="旧", text_hash="old", lang="zh")
-            session.add(post)
-            session.flush()
-            task = Task(project_id=project_id, post_pk=post.id)
-            session.add(task)
-            session.flush()
-            for number, annotator in enumerate(session.exec(select(Annotator)).all()[:2]):
-                session.add(
-                    Annotation(
-                        ls_annotation_id=90_000 + number,
-                        task_id=task.id,
-                        annotator_id=annotator.id,
-                        labels={"category": ["rumour_v0"]},
-                    )
-                )
+            session.add(Post(source="demo", post_id="old", text="旧", text_hash="old", lang="zh"))
+        rows = [(("demo", "old"), who, {"category": ["rumour_v0"]}) for who in ANNOTATORS[:2]]
+        record_annotations(store, "round-1", rows)
         table = project_table(store, "round-1", "category")
         assert table.labels == (*CATEGORY_LABELS, "rumour_v0")
         assert sum(value == {"rumour_v0"} for _, _, value in table.rows) == 2

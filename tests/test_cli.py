@@ -44,6 +44,42 @@ def test_every_command_has_help():
         assert "Usage: annotate" in result.stdout
 
 
+def test_every_command_has_json():
+    """The output convention of cli/_shared.py: every command has --json."""
+    import typer.main
+
+    from annotate.cli import app
+
+    def commands(command, path):
+        if hasattr(command, "list_commands"):
+            context = command.make_context("annotate", [], resilient_parsing=True)
+            for name in command.list_commands(context):
+                yield from commands(command.get_command(context, name), [*path, name])
+        else:
+            yield " ".join(path), {opt for param in command.params for opt in param.opts}
+
+    found = dict(commands(typer.main.get_command(app), []))
+    assert len(found) > 20
+    assert [name for name, options in found.items() if "--json" not in options] == []
+
+
+@pytest.mark.parametrize("command", ["aggregate", "adjudicate", "review-queue", "publish"])
+def test_aggregation_is_one_choice_that_refuses_other_names(command, workdir, monkeypatch):
+    def words(help_text):
+        return " ".join(re.sub(r"[│╭╮╰╯─]", " ", help_text).split())
+
+    monkeypatch.setenv("COLUMNS", "200")  # the choices on one line of the help
+
+    helped = invoke(command, "--help")
+    assert helped.exit_code == 0
+    assert re.search(r"--aggregation [<\[]dawid-skene\|majority[>\]]", words(helped.stdout))
+    extra = ["--version", "1.0.0", "--project", "round-1"] if command == "publish" else []
+    result = invoke(command, "round-1", *extra, "--aggregation", "mean")
+    assert result.exit_code == 2, result.output
+    assert "'mean' is not one of 'dawid-skene', 'majority'" in words(result.stderr)
+    assert not (workdir / ".annotate").exists()
+
+
 def test_commands_that_change_a_project_teach_no_wait_and_push_teaches_reconcile():
     def words(help_text):  # the help's words, without the boxes and line breaks around them
         return " ".join(re.sub(r"[│╭╮╰╯─]", " ", help_text).split())
@@ -137,8 +173,8 @@ def test_init_points_to_the_taxonomy_not_the_generated_config(workdir):
 
 
 def test_project_show_needs_no_label_studio(workdir, monkeypatch):
-    from annotate.projects import record_taxonomy
     from annotate.store import Project, open_store
+    from annotate.store.queries import record_taxonomy
     from annotate.taxonomy import load_taxonomy
 
     monkeypatch.delenv("LABEL_STUDIO_URL", raising=False)

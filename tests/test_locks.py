@@ -89,7 +89,7 @@ def test_a_waiting_caller_is_told_once_and_goes_on_when_the_holder_is_done(store
 
 
 def store_project_id(store, name):
-    from annotate.projects import get_project
+    from annotate.store.queries import get_project
 
     with store.session() as session:
         return get_project(session, name).id

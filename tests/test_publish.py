@@ -1,6 +1,5 @@
 """Publishing dataset versions to the local registry and loading them with datasets."""
 
-import itertools
 import json
 from datetime import UTC, datetime
 
@@ -13,61 +12,39 @@ from annotate import demo
 from annotate.config import Workspace, ensure_workspace, load_settings
 from annotate.corpus import ingest_files
 from annotate.errors import AnnotateError
-from annotate.projects import record_taxonomy
 from annotate.publish import publish, verify, version_folder
 from annotate.simulation import DEFAULT_TEAM, simulate_labels
 from annotate.splits import near_duplicate_groups
-from annotate.store import Annotation, Annotator, Batch, Post, Project, Task, open_store
+from annotate.store import Annotation, Batch, Post, Task, open_store, record_annotations
 from annotate.taxonomy import load_taxonomy
 from tests.cli import invoke
 
 TAXONOMY = load_taxonomy()
 
 
-def annotate_posts(store, project_name, posts, start_id):
+def annotate_posts(store, project_name, posts):
     """Three simulated annotators label ``posts`` of a project made directly in the store."""
-    ids = itertools.count(start_id)
-    with store.transaction() as session:
-        project = session.exec(select(Project).where(Project.name == project_name)).first()
-        if project is None:
-            project = Project(name=project_name, taxonomy_id=record_taxonomy(session, TAXONOMY).id)
-            session.add(project)
-            session.flush()
-        batch = Batch(project_id=project.id, strategy="random", seed=1, size=len(posts))
-        session.add(batch)
-        session.flush()
-        annotators = {}
-        for number, simulated in enumerate(DEFAULT_TEAM):
-            row = session.exec(select(Annotator).where(Annotator.ls_user_id == number + 1)).first()
-            if row is None:
-                row = Annotator(
-                    ls_user_id=number + 1,
-                    email=f"{simulated.name}@example.com",
-                    pseudonym=f"ann-{simulated.name}",
-                )
-                session.add(row)
-                session.flush()
-            annotators[simulated.name] = row
-        for post in posts:
-            task = Task(
-                project_id=project.id, post_pk=post.id, batch_id=batch.id, ls_task_id=next(ids)
+    record_annotations(
+        store,
+        project_name,
+        [
+            (
+                post.id,
+                f"{simulated.name}@example.com",
+                simulate_labels(
+                    simulated,
+                    post.post_id,
+                    post.meta["true_labels"],
+                    post.meta.get("true_severity"),
+                ),
             )
-            session.add(task)
-            session.flush()
-            meta = post.meta or {}
-            for simulated in DEFAULT_TEAM:
-                labels = simulate_labels(
-                    simulated, post.post_id, meta["true_labels"], meta.get("true_severity")
-                )
-                session.add(
-                    Annotation(
-                        ls_annotation_id=next(ids),
-                        task_id=task.id,
-                        annotator_id=annotators[simulated.name].id,
-                        labels=labels,
-                        ls_updated_at=datetime.now(UTC),
-                    )
-                )
+            for post in posts
+            for simulated in DEFAULT_TEAM
+        ],
+        taxonomy=TAXONOMY,
+        batch="random",
+        pseudonymise=lambda email: f"ann-{email.split('@')[0]}",
+    )
 
 
 def assert_near_duplicates_share_a_split(loaded) -> None:
@@ -97,7 +74,7 @@ def workspace(tmp_path, monkeypatch, database_url):
         posts = session.exec(select(Post).order_by(Post.id)).all()
         for post in posts:
             session.expunge(post)
-    annotate_posts(store, "round-1", posts[:500], 1)
+    annotate_posts(store, "round-1", posts[:500])
     yield settings, Workspace(settings), store, posts
     store.dispose()
 
@@ -124,9 +101,9 @@ def test_publish_loads_with_datasets_and_matches_the_store(workspace):
     names = loaded["train"].features["labels"].feature.names
     assert names == list(TAXONOMY.field("category").label_ids)
     assert loaded["train"].features["severity"].names == ["low", "medium", "high"]
-    from annotate.consensus import project_consensus
+    from annotate.post_labels import project_labels
 
-    consensus = project_consensus(store, "round-1")
+    aggregated = project_labels(store, "round-1")
     by_id = {f"demo:{post.post_id}": post for post in posts}
     with store.session() as session:
         batch_of = dict(session.exec(select(Task.post_pk, Task.batch_id)).all())
@@ -135,7 +112,7 @@ def test_publish_loads_with_datasets_and_matches_the_store(workspace):
     for part in loaded.values():
         for row in part:
             post = by_id[row["post_id"]]
-            item = consensus.items[post.id]
+            item = aggregated.items[post.id]
             seen.add(post.id)
             assert row["text"] == post.text
             assert row["platform"] == post.platform
@@ -165,7 +142,7 @@ def test_publish_loads_with_datasets_and_matches_the_store(workspace):
             assert row["item_agreement"] == pytest.approx(agreeing / 3, abs=1e-6)
             assert row["adjudicated"] is False and row["gold"] is False
             assert row["batch"] == batch_of[post.id]
-    labelled = {pk for pk, item in consensus.items.items() if item.labels}
+    labelled = {pk for pk, item in aggregated.items.items() if item.labels}
     assert seen <= labelled and len(labelled - seen) == splits["withheld"]
     verify(folder)
     card = DatasetCard.load(folder / "README.md")
@@ -214,7 +191,7 @@ def test_versions_are_immutable_and_test_stays_test(workspace):
     first = publish(store, settings, space, "finmis", "1.0.0", projects=["round-1"])
     with pytest.raises(AnnotateError, match="already published"):
         publish(store, settings, space, "finmis", "1.0.0", projects=["round-1"])
-    annotate_posts(store, "round-1", posts[500:700], 10_000)
+    annotate_posts(store, "round-1", posts[500:700])
     with pytest.raises(AnnotateError, match="needs a minor bump"):
         publish(store, settings, space, "finmis", "1.0.1", projects=["round-1"])
     second = publish(store, settings, space, "finmis", "1.1.0", projects=["round-1"])
@@ -293,7 +270,7 @@ def test_publish_to_the_hub_and_pull_a_tag(workspace, tmp_path, monkeypatch):
         first = invoke(*args, "--version", "1.0.0")
         assert first.exit_code == 0, first.output
         assert json.loads(first.stdout)["hub"]["tag"] == "v1.0.0"
-        annotate_posts(store, "round-1", posts[500:700], 10_000)
+        annotate_posts(store, "round-1", posts[500:700])
         second = invoke(*args, "--version", "1.1.0")
         assert second.exit_code == 0, second.output
         assert "hunter" not in first.output and hub.token not in first.output + second.output
@@ -353,7 +330,7 @@ def test_diff_is_exact_on_a_constructed_change(workspace):
             elif task.post_pk == drop.id:
                 annotation.deleted_at = datetime.now(UTC)
                 session.add(annotation)
-    annotate_posts(store, "round-1", posts[500:520], 50_000)
+    annotate_posts(store, "round-1", posts[500:520])
     publish(store, settings, space, "exact", "1.1.0", projects=["round-1"], aggregation="majority")
     v2 = json.loads((version_folder(settings, "exact", "1.1.0") / "manifest.json").read_text())
     expected_added = sorted(set(v2["labels_by_post"]) - set(v1["labels_by_post"]))
@@ -396,8 +373,8 @@ def test_publish_reports_progress(workspace):
 
 def test_batches_min_annotators_and_several_projects(workspace):
     settings, space, store, posts = workspace
-    annotate_posts(store, "round-1", posts[500:560], 20_000)  # a second batch of round-1
-    annotate_posts(store, "round-2", posts[540:620], 40_000)  # overlaps round-1 by 20 posts
+    annotate_posts(store, "round-1", posts[500:560])  # a second batch of round-1
+    annotate_posts(store, "round-2", posts[540:620])  # overlaps round-1 by 20 posts
     with store.session() as session:
         batches = sorted(session.exec(select(Batch.id)).all())
     second = publish(

@@ -7,7 +7,7 @@ import json
 from sqlmodel import select
 
 from annotate.batches import push, record_batch, task_data
-from annotate.consensus import project_consensus
+from annotate.post_labels import project_labels
 from annotate.pull import pull
 from annotate.status import project_status
 from annotate.store import Annotation, Post, Task
@@ -66,7 +66,7 @@ def test_incremental_pull_notices_tasks_deleted_in_label_studio(loop):
     assert project_status(loop.store, loop.name).batches[0]["tasks"] == 8
     with loop.store.session() as session:
         gone_posts = set(session.exec(select(Task.post_pk).where(Task.ls_task_id.in_(gone))))
-    assert not gone_posts & set(project_consensus(loop.store, loop.name).items)
+    assert not gone_posts & set(project_labels(loop.store, loop.name).items)
     # The store now knows every task, or knows it does not: a pull lists every task id only
     # when the counts say one went missing.
     listed_everything = []

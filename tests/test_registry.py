@@ -28,7 +28,7 @@ from tests.cli import invoke
 def publish_two_versions(settings, space, store, posts):
     """finmis 1.0.0 (500 posts) and 1.1.0 (100 more)."""
     publish(store, settings, space, "finmis", "1.0.0", projects=["round-1"])
-    annotate_posts(store, "round-1", posts[500:600], 10_000)
+    annotate_posts(store, "round-1", posts[500:600])
     publish(store, settings, space, "finmis", "1.1.0", projects=["round-1"])
     return version_folder(settings, "finmis", "1.0.0"), version_folder(settings, "finmis", "1.1.0")
 
@@ -69,7 +69,7 @@ def test_a_truncated_manifest_breaks_one_version_not_the_registry(workspace, tmp
     assert newest.exit_code == 0 and json.loads(newest.stdout)["version"] == "1.0.0"
 
     # A new version is still published; its changelog is against 1.0.0, and it says so.
-    annotate_posts(store, "round-1", posts[600:700], 20_000)
+    annotate_posts(store, "round-1", posts[600:700])
     args = ["publish", "finmis", "--version", "1.2.0", "--project", "round-1"]
     dry = invoke(*args, "--dry-run")
     assert dry.exit_code == 0, dry.output
@@ -231,7 +231,7 @@ def test_version_folders_missing_from_the_store_are_adopted_or_reported(workspac
         invoke("publish", "finmis", "--version", "1.0.0", "--project", "round-1")
     )
     assert "already published" in again
-    annotate_posts(store, "round-1", posts[600:700], 20_000)
+    annotate_posts(store, "round-1", posts[600:700])
     report = publish(store, settings, space, "finmis", "1.2.0", projects=["round-1"])
     assert report.changelog["previous"] == "1.0.0"
     assert any(f"delete {damaged}" in notice for notice in report.notices)

@@ -19,7 +19,6 @@ from sqlmodel import select
 
 from annotate import demo
 from annotate.aggregation import Reason, ReasonKind
-from annotate.projects import record_taxonomy
 from annotate.review import (
     Suspect,
     find_label_errors,
@@ -27,7 +26,7 @@ from annotate.review import (
     out_of_fold_probabilities,
     suspected_label_errors,
 )
-from annotate.store import Adjudication, Annotation, Annotator, Post, Project, Task, open_store
+from annotate.store import Adjudication, Post, Project, open_store, record_annotations
 from annotate.taxonomy import load_taxonomy
 from tests.cli import invoke
 
@@ -159,38 +158,37 @@ def fill_store(url: str, n_posts: int, seed: int) -> tuple[dict[int, str], set[i
     truth = [frozenset(post["true_labels"]) for post in posts]
     noisy, flipped_rows = flip_labels(truth, FLIP_RATE, seed=seed)
     store = open_store(url)
-    post_ids, flipped = {}, set()
     with store.transaction() as session:
-        project = Project(name="round-1", taxonomy_id=record_taxonomy(session, TAXONOMY).id)
-        people = [Annotator(ls_user_id=number, pseudonym=f"ann-{number}") for number in (1, 2)]
-        session.add_all([project, *people])
-        session.flush()
-        for row, post in enumerate(posts):
-            stored = Post(
+        stored = [
+            Post(
                 source="demo",
                 post_id=post["post_id"],
                 text=post["text"],
                 text_hash=f"h{row}",
                 lang=post["lang"],
             )
-            session.add(stored)
-            session.flush()
-            task = Task(project_id=project.id, post_pk=stored.id)
-            session.add(task)
-            session.flush()
-            post_ids[stored.id] = post["post_id"]
-            if row in flipped_rows:
-                flipped.add(stored.id)
-            for who in people:
-                session.add(
-                    Annotation(
-                        ls_annotation_id=10_000 + 2 * row + who.ls_user_id,
-                        task_id=task.id,
-                        annotator_id=who.id,
-                        labels={"category": sorted(noisy[row])},
-                        ls_updated_at=START + timedelta(minutes=row),
-                    )
-                )
+            for row, post in enumerate(posts)
+        ]
+        session.add_all(stored)
+        session.flush()
+        pks = [post.id for post in stored]
+    record_annotations(
+        store,
+        "round-1",
+        [
+            {
+                "post": pks[row],
+                "annotator": who,
+                "labels": {"category": sorted(noisy[row])},
+                "updated_at": START + timedelta(minutes=row),
+            }
+            for row in range(len(posts))
+            for who in ("ann-1", "ann-2")
+        ],
+        taxonomy=TAXONOMY,
+    )
+    post_ids = {pk: post["post_id"] for pk, post in zip(pks, posts, strict=True)}
+    flipped = {pks[row] for row in flipped_rows}
     store.dispose()
     return post_ids, flipped
 
@@ -283,8 +281,7 @@ def test_review_queue_needs_labelled_posts(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     url = f"sqlite:///{tmp_path}/annotate.db"
     store = open_store(url)
-    with store.transaction() as session:
-        session.add(Project(name="empty", taxonomy_id=record_taxonomy(session, TAXONOMY).id))
+    record_annotations(store, "empty", [], taxonomy=TAXONOMY)
     store.dispose()
 
     result = invoke("--database-url", url, "review-queue", "empty")

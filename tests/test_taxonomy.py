@@ -427,6 +427,12 @@ def test_cli_diff_and_validate(tmp_path):
     valid = invoke("taxonomy", "validate", TAXONOMY, "--json")
     assert json.loads(valid.stdout)["labels"] == 18
     assert invoke("taxonomy", "render", TAXONOMY, "--check").exit_code == 0
+    rendered = invoke("taxonomy", "render", TAXONOMY, "--json")
+    assert rendered.exit_code == 0, rendered.output
+    printed = invoke("taxonomy", "render", TAXONOMY).stdout
+    assert json.loads(rendered.stdout)["label_config"] == printed
+    checked = json.loads(invoke("taxonomy", "render", TAXONOMY, "--check", "--json").stdout)
+    assert checked["up_to_date"] is True and checked["rendered"].endswith(".xml")
     stale = tmp_path / "stale.xml"
     stale.write_text("<View/>\n")
     check = invoke("taxonomy", "render", TAXONOMY, "--check", "--out", stale)

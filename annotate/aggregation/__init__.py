@@ -1,8 +1,14 @@
-"""Aggregation of annotations into labels: majority vote, Dawid–Skene, binary relevance, rules.
+"""The estimators that turn annotations into labels: majority vote, Dawid–Skene, binary
+relevance, the taxonomy's rules, and the reasons a post needs a closer look.
 
-Pure numpy, no IO. Every aggregator takes a long table of annotations ``(item, annotator,
-label)`` — rows of 3-tuples, a dict of columns, or a DataFrame with columns ``item,
-annotator, label`` (or crowd-kit's ``task, worker, label``) — and has the estimator shape:
+Pure numpy, no IO: this package knows nothing of projects or the store. A project's labels per
+post, read from the store, are :mod:`annotate.post_labels`; the runs stored for publishing are
+:mod:`annotate.aggregation_runs`. :class:`Aggregation` names the choice between Dawid–Skene and
+majority vote everywhere (``aggregation=`` in the library, ``--aggregation`` in the CLI).
+
+Every aggregator takes a long table of annotations ``(item, annotator, label)`` — rows of
+3-tuples, a dict of columns, or a DataFrame with columns ``item, annotator, label`` (or
+crowd-kit's ``task, worker, label``) — and has the estimator shape:
 ``fit``, ``fit_predict`` (hard labels, ``{item: label}``), ``fit_predict_proba`` (soft labels,
 :class:`SoftLabels`), learned state in attributes ending in ``_``.
 
@@ -27,11 +33,14 @@ Usage::
         exclusive={"legitimate", "not_financial"},
         violations=VIOLATION_LABELS,
     )                       # FinalLabels(labels, severity, needs_adjudication, reasons)
+
+    Aggregation("majority").estimator()   # MajorityVote(); Aggregation.DAWID_SKENE: DawidSkene()
 """
 
 from annotate.aggregation._common import GoldScore, SoftLabels
 from annotate.aggregation._table import AggregationInputError
 from annotate.aggregation.binary_relevance import BinaryRelevance
+from annotate.aggregation.choice import Aggregation
 from annotate.aggregation.dawid_skene import DawidSkene
 from annotate.aggregation.majority_vote import MajorityVote
 from annotate.aggregation.reasons import Reason, ReasonKind, count_posts_by_kind
@@ -44,6 +53,7 @@ from annotate.aggregation.rules import (
 )
 
 __all__ = [
+    "Aggregation",
     "AggregationInputError",
     "BinaryRelevance",
     "DawidSkene",

@@ -2,6 +2,21 @@
 
 A command body validates its arguments, calls the library, and hands the result to
 :func:`emit`, which knows the ``--json`` switch.
+
+Options spelled once: a command takes its project as :data:`ProjectArg`, the aggregation as
+:data:`AggregationOpt`, and uses :data:`JsonOpt`, :data:`NoWaitOpt` and :data:`TaxonomyOpt`
+rather than declaring its own.
+
+The output convention, the same for every command:
+
+- ``--json`` (every command has it): the result as JSON on stdout, nothing else there;
+  without it, tables and sentences for people. Progress, notices and next steps go to stderr
+  either way, so stdout stays clean for a pipe.
+- A report command (``agreement``) also has ``--format table|json|html|md``: ``table`` is the
+  human output, ``html`` and ``md`` are report files (``--out`` says where), and ``--json``
+  means ``--format json``.
+- A failing command prints one sentence (and the fix, where it helps) on stderr and exits
+  non-zero; a usage mistake exits with 2.
 """
 
 from __future__ import annotations
@@ -26,11 +41,22 @@ try:  # Typer 0.20+ carries its own Click, whose errors all derive from TyperExc
 except ImportError:  # pragma: no cover - older Typer on the Click package
     from click import ClickException as _UsageErrorBase
 
+from annotate.aggregation import Aggregation
 from annotate.config import Settings, Workspace, ensure_workspace, load_settings
 from annotate.errors import AnnotateError
 from annotate.labelstudio import LabelStudioConnection, connect
 from annotate.store import Store, open_store
 
+PROJECT_HELP = "Project name (see 'annotate project list')."
+ProjectArg = Annotated[str, typer.Argument(help=PROJECT_HELP)]
+AggregationOpt = Annotated[
+    Aggregation,
+    typer.Option(
+        "--aggregation",
+        help="How annotations become labels: Dawid-Skene (weighs annotators by their "
+        "estimated accuracy) or majority vote.",
+    ),
+]
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print machine-readable JSON on stdout instead of tables.")
 ]

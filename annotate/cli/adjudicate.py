@@ -13,9 +13,18 @@ from typing import Annotated
 import typer
 
 from annotate.adjudication import adjudicate as send_uncertain
-from annotate.cli._shared import JsonOpt, NoWaitOpt, emit, lock_options, say, state, table
-
-ProjectArg = Annotated[str, typer.Argument(help="Project name (see 'annotate project list').")]
+from annotate.aggregation import Aggregation
+from annotate.cli._shared import (
+    AggregationOpt,
+    JsonOpt,
+    NoWaitOpt,
+    ProjectArg,
+    emit,
+    lock_options,
+    say,
+    state,
+    table,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -35,7 +44,7 @@ def adjudicate(
         int,
         typer.Option(min=1, help="Severity answers this many steps apart need a decision."),
     ] = 2,
-    aggregation: Annotated[str, typer.Option(help="dawid-skene or majority.")] = "dawid-skene",
+    aggregation: AggregationOpt = Aggregation.DAWID_SKENE,
     no_wait: NoWaitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -53,7 +62,7 @@ def adjudicate(
         project,
         max_posterior=max_posterior,
         severity_gap=severity_gap,
-        method=aggregation,
+        aggregation=aggregation,
         **lock_options(no_wait),
     )
 

@@ -7,12 +7,21 @@ Usage:
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
-from annotate.aggregates import aggregate_project
-from annotate.cli._shared import JsonOpt, NoWaitOpt, busy, emit, lock_options, say, state
+from annotate.aggregation import Aggregation
+from annotate.aggregation_runs import aggregate_project
+from annotate.cli._shared import (
+    AggregationOpt,
+    JsonOpt,
+    NoWaitOpt,
+    ProjectArg,
+    busy,
+    emit,
+    lock_options,
+    say,
+    state,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -21,8 +30,8 @@ def register(app: typer.Typer) -> None:
 
 def aggregate(
     ctx: typer.Context,
-    project: Annotated[str, typer.Argument(help="Project name (see 'annotate project list').")],
-    aggregation: Annotated[str, typer.Option(help="dawid-skene or majority.")] = "dawid-skene",
+    project: ProjectArg,
+    aggregation: AggregationOpt = Aggregation.DAWID_SKENE,
     no_wait: NoWaitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -33,9 +42,9 @@ def aggregate(
     post's near-duplicate group and the project's agreement. 'annotate publish' uses the
     stored result and aggregates again by itself when a pull or a decision came later.
     """
-    with busy(f"aggregating {project} ({aggregation})"):
+    with busy(f"aggregating {project} ({aggregation.value})"):
         report = aggregate_project(
-            state(ctx).store(), project, method=aggregation, **lock_options(no_wait)
+            state(ctx).store(), project, aggregation=aggregation, **lock_options(no_wait)
         )
 
     def render(d: dict) -> None:

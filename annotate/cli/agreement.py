@@ -21,7 +21,7 @@ import typer
 
 from annotate.agreement_data import post_texts, project_table, read_table_file
 from annotate.annotators import reveal_annotators
-from annotate.cli._shared import JsonOpt, emit, say, state, table
+from annotate.cli._shared import PROJECT_HELP, JsonOpt, emit, say, state, table
 from annotate.errors import InputError
 from annotate.report import (
     AgreementReport,
@@ -57,7 +57,7 @@ def agreement(
     ctx: typer.Context,
     project: Annotated[
         str | None,
-        typer.Argument(help="Project name (see 'annotate project list').", show_default=False),
+        typer.Argument(help=PROJECT_HELP, show_default=False),
     ] = None,
     input_file: Annotated[
         Path | None,

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from annotate.annotators import annotator_roster
-from annotate.cli._shared import JsonOpt, emit, say, state, table
+from annotate.cli._shared import JsonOpt, ProjectArg, emit, say, state, table
 
 
 def register(app: typer.Typer) -> None:
@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
 
 def annotators(
     ctx: typer.Context,
-    project: Annotated[str, typer.Argument(help="Project name (see 'annotate project list').")],
+    project: ProjectArg,
     field: Annotated[
         str, typer.Option(help="Taxonomy field to measure agreement on.")
     ] = "category",

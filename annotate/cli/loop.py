@@ -23,6 +23,7 @@ from annotate.batches import sample as sample_and_push
 from annotate.cli._shared import (
     JsonOpt,
     NoWaitOpt,
+    ProjectArg,
     busy,
     emit,
     lock_options,
@@ -35,7 +36,6 @@ from annotate.pull import pull as pull_annotations
 from annotate.sampling import SamplingParams, load_lexicon, parse_where
 from annotate.status import project_status
 
-ProjectArg = Annotated[str, typer.Argument(help="Project name (see 'annotate project list').")]
 AccountIdsOpt = Annotated[
     bool,
     typer.Option(

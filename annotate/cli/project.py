@@ -13,7 +13,16 @@ from typing import Annotated
 
 import typer
 
-from annotate.cli._shared import JsonOpt, TaxonomyOpt, emit, new_app, say, state, table
+from annotate.cli._shared import (
+    JsonOpt,
+    ProjectArg,
+    TaxonomyOpt,
+    emit,
+    new_app,
+    say,
+    state,
+    table,
+)
 from annotate.projects import create_project, list_projects, show_project, sync_project
 
 app = new_app("project", help="Create and manage Label Studio projects made from the taxonomy.")
@@ -102,7 +111,7 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
 @app.command("show")
 def show(
     ctx: typer.Context,
-    name: NameArg,
+    project: ProjectArg,
     live: Annotated[
         bool,
         typer.Option(
@@ -115,14 +124,14 @@ def show(
 ) -> None:
     """Show a project as the store knows it; --live adds Label Studio's counts and settings."""
     app_state = state(ctx)
-    info = show_project(app_state.store(), app_state.connection() if live else None, name)
+    info = show_project(app_state.store(), app_state.connection() if live else None, project)
 
     def render(d: dict) -> None:
         rows = [[key, value] for key, value in d.items() if key != "server"]
         rows += [[f"server.{key}", value] for key, value in d["server"].items()]
         if not live:
             say(
-                f"As recorded in the store; 'annotate project show {name!r} --live' asks "
+                f"As recorded in the store; 'annotate project show {project!r} --live' asks "
                 "Label Studio for its counts."
             )
         table(None, ["", "value"], [[k, None if v is None else str(v)] for k, v in rows])
@@ -133,7 +142,7 @@ def show(
 @app.command("sync")
 def sync(
     ctx: typer.Context,
-    name: NameArg,
+    project: ProjectArg,
     taxonomy: TaxonomyOpt = None,
     force: Annotated[
         bool,
@@ -155,7 +164,7 @@ def sync(
     report = sync_project(
         app_state.store(),
         app_state.connection(),
-        name,
+        project,
         taxonomy_path=taxonomy,
         force=force,
         dry_run=dry_run,

@@ -16,7 +16,9 @@ from typing import Annotated
 
 import typer
 
+from annotate.aggregation import Aggregation
 from annotate.cli._shared import (
+    AggregationOpt,
     JsonOpt,
     NoWaitOpt,
     emit,
@@ -58,7 +60,7 @@ def publish(
     batch: Annotated[
         list[int] | None, typer.Option("--batch", help="Only these batches (repeatable).")
     ] = None,
-    aggregation: Annotated[str, typer.Option(help="dawid-skene or majority.")] = "dawid-skene",
+    aggregation: AggregationOpt = Aggregation.DAWID_SKENE,
     min_annotators: Annotated[
         int, typer.Option(min=1, help="Leave out posts with fewer annotations.")
     ] = 1,

@@ -12,11 +12,10 @@ from typing import Annotated
 
 import typer
 
-from annotate.aggregation import Reason, ReasonKind
-from annotate.cli._shared import JsonOpt, emit, say, state, table
+from annotate.aggregation import Aggregation, Reason, ReasonKind
+from annotate.cli._shared import AggregationOpt, JsonOpt, ProjectArg, emit, say, state, table
 from annotate.review import ReviewItem, project_review_queue
 
-ProjectArg = Annotated[str, typer.Argument(help="Project name (see 'annotate project list').")]
 #: Characters of post text shown per row of the table; the JSON output has the whole text.
 SNIPPET = 60
 
@@ -36,7 +35,7 @@ def review_queue(
             help="Send the listed posts to the project's adjudication project.",
         ),
     ] = False,
-    aggregation: Annotated[str, typer.Option(help="dawid-skene or majority.")] = "dawid-skene",
+    aggregation: AggregationOpt = Aggregation.DAWID_SKENE,
     seed: Annotated[int, typer.Option(help="Seed of the cross-validation folds.")] = 0,
     as_json: JsonOpt = False,
 ) -> None:
@@ -49,7 +48,7 @@ def review_queue(
     """
     app_state = state(ctx)
     store = app_state.store()
-    queue = project_review_queue(store, project, top=top, method=aggregation, seed=seed)
+    queue = project_review_queue(store, project, top=top, aggregation=aggregation, seed=seed)
     data = queue.as_dict()
     if to_adjudication and queue.items:
         # Imported here: only this switch needs Label Studio and the adjudication machinery.

@@ -5,6 +5,7 @@ Usage:
     annotate taxonomy show --json
     annotate taxonomy render --out label_config/financial_misinfo.xml
     annotate taxonomy render --check
+    annotate taxonomy render --json
     annotate taxonomy diff old/taxonomy.yaml label_config/taxonomy.yaml
 """
 
@@ -113,10 +114,12 @@ def render(
             help=f"Fail if the rendered file ({RENDERED_FILE} next to the taxonomy) is stale.",
         ),
     ] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Render the Label Studio labelling config (XML) from the taxonomy."""
     path = path or default_taxonomy_path()
     xml = render_label_config(load_taxonomy(path)) + "\n"
+    data: dict[str, str | bool | None] = {"taxonomy": str(path)}
     if check:
         target = out or path.parent / RENDERED_FILE
         current = target.read_text(encoding="utf-8") if target.exists() else None
@@ -125,12 +128,21 @@ def render(
                 f"{target} is stale: it is not what {path} renders to.",
                 hint=f"Run: annotate taxonomy render {path} --out {target}",
             )
-        say(f"{target} is up to date.")
+        data.update(rendered=str(target), up_to_date=True)
+        emit(data, as_json, lambda d: say(f"{d['rendered']} is up to date."))
     elif out is not None:
         out.write_text(xml, encoding="utf-8")
-        say(f"Wrote {out}")
+        data.update(rendered=str(out))
+        emit(data, as_json, lambda d: say(f"Wrote {d['rendered']}"))
     else:
-        stdout.print(xml, end="", markup=False, highlight=False, soft_wrap=True)
+        data.update(label_config=xml)
+        emit(
+            data,
+            as_json,
+            lambda d: stdout.print(
+                d["label_config"], end="", markup=False, highlight=False, soft_wrap=True
+            ),
+        )
 
 
 @app.command("diff")

@@ -5,6 +5,9 @@ Usage::
     store = open_store("sqlite:///.annotate/annotate.db")   # migrates to the newest schema
     with store.session() as session:
         session.exec(select(Post)).all()
+
+The lookups several modules share are :mod:`annotate.store.queries`; annotations that did not
+come from Label Studio are recorded with :func:`record_annotations` (:mod:`annotate.store.record`).
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from annotate.store.models import (
     Task,
     Taxonomy,
 )
+from annotate.store.record import RecordedAnnotations, record_annotations
 
 __all__ = [
     "Adjudication",
@@ -59,10 +63,12 @@ __all__ = [
     "Project",
     "ProjectLock",
     "PullRun",
+    "RecordedAnnotations",
     "Store",
     "Task",
     "Taxonomy",
     "open_store",
+    "record_annotations",
 ]
 
 MIGRATIONS = Path(__file__).parent / "migrations"

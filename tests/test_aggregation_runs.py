@@ -1,4 +1,4 @@
-"""Stored aggregates: written once per project and method, stale after any new input.
+"""Stored aggregation runs: written once per project and method, stale after any new input.
 
 Runs on SQLite and on PostgreSQL (the ``workspace`` fixture of test_publish).
 """
@@ -10,10 +10,10 @@ import pytest
 from sqlmodel import select
 from test_publish import annotate_posts, workspace  # noqa: F401 (a fixture)
 
-from annotate.aggregates import aggregate_project, ensure_aggregated, fresh_run
-from annotate.aggregation import Reason
-from annotate.consensus import project_consensus
+from annotate.aggregation import Aggregation, Reason
+from annotate.aggregation_runs import aggregate_project, ensure_aggregated, fresh_run
 from annotate.errors import InputError
+from annotate.post_labels import project_labels
 from annotate.splits import near_duplicate_groups
 from annotate.store import (
     Adjudication,
@@ -27,22 +27,22 @@ from annotate.store import (
 from tests.cli import invoke
 
 
-def stored(store, method="dawid-skene"):
+def stored(store, aggregation=Aggregation.DAWID_SKENE):
     with store.session() as session:
         return {
             row.post_pk: row
-            for row in session.exec(select(Aggregate).where(Aggregate.method == method))
+            for row in session.exec(select(Aggregate).where(Aggregate.method == aggregation.value))
         }
 
 
-def test_aggregates_hold_the_consensus_of_every_post(workspace):  # noqa: F811
+def test_aggregates_hold_the_labels_of_every_post(workspace):  # noqa: F811
     store, posts = workspace[2], workspace[3]
     report = aggregate_project(store, "round-1")
     rows = stored(store)
-    consensus = project_consensus(store, "round-1")
-    assert report.items == len(rows) == len(consensus.items) == 500
-    assert report.labelled == sum(1 for item in consensus.items.values() if item.labels)
-    for pk, item in consensus.items.items():
+    aggregated = project_labels(store, "round-1")
+    assert report.items == len(rows) == len(aggregated.items) == 500
+    assert report.labelled == sum(1 for item in aggregated.items.values() if item.labels)
+    for pk, item in aggregated.items.items():
         row = rows[pk]
         assert row.labels == item.labels and row.severity == item.severity
         assert row.n_annotators == item.n_annotators == 3
@@ -65,13 +65,13 @@ def test_aggregates_hold_the_consensus_of_every_post(workspace):  # noqa: F811
 def test_a_second_run_replaces_the_first_and_methods_are_kept_apart(workspace):  # noqa: F811
     store = workspace[2]
     first = aggregate_project(store, "round-1")
-    aggregate_project(store, "round-1", method="majority")
+    aggregate_project(store, "round-1", aggregation="majority")
     second = aggregate_project(store, "round-1")
     assert second.run_id != first.run_id
-    assert len(stored(store)) == len(stored(store, "majority")) == 500
+    assert len(stored(store)) == len(stored(store, Aggregation.MAJORITY)) == 500
     assert {row.run_id for row in stored(store).values()} == {second.run_id}
     with pytest.raises(InputError, match="Unknown aggregation"):
-        aggregate_project(store, "round-1", method="mean")
+        aggregate_project(store, "round-1", aggregation="mean")
 
 
 def test_new_inputs_make_the_run_stale(workspace):  # noqa: F811
@@ -112,7 +112,7 @@ def test_new_inputs_make_the_run_stale(workspace):  # noqa: F811
     assert (row.labels, row.severity, row.adjudicated) == (["extortion"], "high", True)
 
     # New annotated posts too.
-    annotate_posts(store, "round-1", posts[500:510], 90_000)
+    annotate_posts(store, "round-1", posts[500:510])
     assert fresh_run(store, "round-1", "dawid-skene") is None
     assert len(stored(store)) == 500  # until aggregated again
     ensure_aggregated(store, "round-1", "dawid-skene")
@@ -122,12 +122,12 @@ def test_new_inputs_make_the_run_stale(workspace):  # noqa: F811
 def test_a_failed_run_keeps_the_previous_aggregates(workspace, monkeypatch):  # noqa: F811
     store, posts = workspace[2], workspace[3]
     before = aggregate_project(store, "round-1")
-    annotate_posts(store, "round-1", posts[500:510], 90_000)
+    annotate_posts(store, "round-1", posts[500:510])
 
     def broken(*args, **kwargs):
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr("annotate.aggregates.agreement_summary", broken)
+    monkeypatch.setattr("annotate.aggregation_runs.agreement_summary", broken)
     with pytest.raises(RuntimeError):
         aggregate_project(store, "round-1")
     assert {row.run_id for row in stored(store).values()} == {before.run_id}
@@ -153,17 +153,17 @@ def test_aggregate_command(workspace):  # noqa: F811
 
 def test_gold_severity_anchors_the_aggregate(workspace):  # noqa: F811
     store = workspace[2]
-    consensus = project_consensus(store, "round-1")
+    aggregated = project_labels(store, "round-1")
     # A violation whose annotators agree on a severity; the gold answer says otherwise.
     pk, item = next(
         (pk, item)
-        for pk, item in consensus.items.items()
+        for pk, item in aggregated.items.items()
         if item.severity and len({a["severity"] for a in item.annotations}) == 1
     )
     other = next(level for level in ("low", "medium", "high") if level != item.severity)
     with store.transaction() as session:
         session.add(GoldItem(post_pk=pk, labels={"category": item.labels, "severity": other}))
-    anchored = project_consensus(store, "round-1").items[pk]
+    anchored = project_labels(store, "round-1").items[pk]
     assert anchored.gold and anchored.severity == other
     assert anchored.labels == item.labels
 
@@ -175,5 +175,5 @@ def test_a_severity_outside_the_taxonomy_is_left_out_not_fatal(workspace):  # no
         annotation.labels = {**annotation.labels, "severity": "catastrophic"}
         session.add(annotation)
         post_pk = session.get(Task, annotation.task_id).post_pk
-    item = project_consensus(store, "round-1").items[post_pk]
+    item = project_labels(store, "round-1").items[post_pk]
     assert item.severity in (None, "low", "medium", "high")

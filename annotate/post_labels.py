@@ -1,5 +1,8 @@
-"""One label per post from several annotations: aggregation over the store, with the
+"""A project's labels per post: its annotations, read from the store, aggregated, with the
 taxonomy's rules and adjudicated decisions on top.
+
+The estimators are :mod:`annotate.aggregation` (pure); storing the result for publishing is
+:mod:`annotate.aggregation_runs`.
 
 ``category`` (multi-label) is aggregated per label (binary relevance, Dawid–Skene by default),
 ``severity`` as one ordinal field; the taxonomy's exclusivity and required-severity rules are
@@ -10,37 +13,20 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from sqlmodel import select
 
-from annotate.aggregation import (
-    BinaryRelevance,
-    DawidSkene,
-    MajorityVote,
-    Reason,
-    finalize_labels,
-)
-from annotate.errors import InputError
-from annotate.projects import get_project, stored_taxonomy
-from annotate.store import (
-    Adjudication,
-    Annotation,
-    Annotator,
-    GoldItem,
-    Project,
-    Store,
-    Task,
-    Taxonomy,
-)
+from annotate.aggregation import Aggregation, BinaryRelevance, Reason, finalize_labels
+from annotate.store import Adjudication, Annotation, Annotator, GoldItem, Store, Task
+from annotate.store.queries import live_annotations, project_and_taxonomy, project_gold
 from annotate.taxonomy import Taxonomy as TaxonomySpec
 
-Method = Literal["dawid-skene", "majority"]
 CATEGORY, SEVERITY = "category", "severity"
 
 
 @dataclass
-class ItemConsensus:
+class PostLabels:
     """The aggregate of one post: selected labels, per-label posteriors, and why a person
     should look at it (``reasons``; empty when the aggregate is confident)."""
 
@@ -59,12 +45,13 @@ class ItemConsensus:
 
 
 @dataclass
-class Consensus:
+class ProjectLabels:
+    """Every annotated post of a project with its labels (``items``, by post id)."""
+
     project: str
-    method: str
+    aggregation: Aggregation
     taxonomy: TaxonomySpec
-    items: dict[int, ItemConsensus]
-    annotator_errors: dict[str, dict[str, Any]] = field(default_factory=dict)
+    items: dict[int, PostLabels]
 
 
 def violations(taxonomy: TaxonomySpec) -> list[str]:
@@ -78,40 +65,29 @@ def project_annotations(store: Store, project_id: int) -> list[tuple[int, str, d
     non-deleted annotations; the latest per annotator and task."""
     with store.session() as session:
         rows = session.exec(
-            select(Task.post_pk, Annotator.pseudonym, Annotation)
-            .join(Annotation, Annotation.task_id == Task.id)
-            .join(Annotator, Annotator.id == Annotation.annotator_id)
-            .where(
-                Task.project_id == project_id,
-                Annotation.deleted_at.is_(None),
-                Annotation.was_cancelled.is_(False),
+            live_annotations(
+                project_id, Task.post_pk, Annotator.pseudonym, Annotation.labels, Annotation.id
             )
-            .order_by(Annotation.ls_updated_at, Annotation.id)
         ).all()
     latest: dict[tuple[int, str], tuple[int, str, dict, int]] = {}
-    for post_pk, pseudonym, annotation in rows:
-        latest[(post_pk, pseudonym)] = (post_pk, pseudonym, annotation.labels or {}, annotation.id)
+    for post_pk, pseudonym, labels, annotation_id in rows:
+        latest[(post_pk, pseudonym)] = (post_pk, pseudonym, labels or {}, annotation_id)
     return list(latest.values())
 
 
-def project_consensus(
-    store: Store, project_name: str, *, method: Method = "dawid-skene", min_annotators: int = 1
-) -> Consensus:
+def project_labels(
+    store: Store,
+    project_name: str,
+    *,
+    aggregation: Aggregation | str = Aggregation.DAWID_SKENE,
+    min_annotators: int = 1,
+) -> ProjectLabels:
     """Aggregate every annotated post of a project (see the module docstring)."""
-    if method not in ("dawid-skene", "majority"):
-        raise InputError(f"Unknown aggregation {method!r}; use dawid-skene or majority.")
+    aggregation = Aggregation.parse(aggregation)
     with store.session() as session:
-        project = get_project(session, project_name)
+        project, taxonomy = project_and_taxonomy(session, project_name)
         project_id = project.id
-        taxonomy = stored_taxonomy(session.get(Taxonomy, project.taxonomy_id))
-        gold = {
-            row.post_pk: row.labels
-            for row in session.exec(
-                select(GoldItem)
-                .join(Task, Task.post_pk == GoldItem.post_pk)
-                .where(Task.project_id == project_id)
-            )
-        }
+        gold = dict(session.exec(project_gold(project_id, GoldItem.post_pk, GoldItem.labels)).all())
         decisions = _decisions(session, project_id)
     rows = project_annotations(store, project_id)
     by_post: dict[int, list[tuple[str, dict, int]]] = defaultdict(list)
@@ -119,11 +95,10 @@ def project_consensus(
         by_post[post_pk].append((pseudonym, labels, annotation_id))
     by_post = {pk: items for pk, items in by_post.items() if len(items) >= min_annotators}
     if not by_post:
-        return Consensus(project_name, method, taxonomy, {})
+        return ProjectLabels(project_name, aggregation, taxonomy, {})
     category = taxonomy.field(CATEGORY)
     exclusive = {label.id for label in category.labels if label.exclusive}
-    base = DawidSkene() if method == "dawid-skene" else MajorityVote()
-    relevance = BinaryRelevance(base=base, exclusive=exclusive)
+    relevance = BinaryRelevance(base=aggregation.estimator(), exclusive=exclusive)
     table = [
         (pk, pseudonym, tuple(labels.get(CATEGORY) or ()))
         for pk, items in by_post.items()
@@ -143,8 +118,8 @@ def project_consensus(
         for pk, labels in gold.items()
         if pk in by_post and labels.get(SEVERITY) in severity_ids
     }
-    severities = _severities(by_post, method, gold_severity, severity_ids)
-    items: dict[int, ItemConsensus] = {}
+    severities = _severities(by_post, aggregation, gold_severity, severity_ids)
+    items: dict[int, PostLabels] = {}
     for pk, answers in by_post.items():
         label_probs = {label: float(p) for label, p in probas[pk].items()}
         final = finalize_labels(
@@ -154,7 +129,7 @@ def project_consensus(
             violations=violations(taxonomy),
         )
         ordered = [label for label in category.label_ids if label in final.labels]
-        item = ItemConsensus(
+        item = PostLabels(
             post_pk=pk,
             labels=ordered,
             severity=final.severity,
@@ -181,10 +156,12 @@ def project_consensus(
             item.adjudicated = True
             item.reasons = []
         items[pk] = item
-    return Consensus(project_name, method, taxonomy, items)
+    return ProjectLabels(project_name, aggregation, taxonomy, items)
 
 
-def _severities(by_post, method: Method, gold: dict[int, str], classes: list[str]) -> dict:
+def _severities(
+    by_post, aggregation: Aggregation, gold: dict[int, str], classes: list[str]
+) -> dict:
     """One severity per post from the annotators' answers; gold answers anchor Dawid-Skene."""
     known = set(classes)  # a severity outside the taxonomy (pull flags it) is left out
     table = [
@@ -195,8 +172,7 @@ def _severities(by_post, method: Method, gold: dict[int, str], classes: list[str
     ]
     if not table:
         return {}
-    model = DawidSkene() if method == "dawid-skene" else MajorityVote()
-    return model.fit(table, gold=gold or None, classes=classes).labels_
+    return aggregation.estimator().fit(table, gold=gold or None, classes=classes).labels_
 
 
 def _decisions(session, project_id: int) -> dict[int, dict[str, Any]]:
@@ -207,11 +183,3 @@ def _decisions(session, project_id: int) -> dict[int, dict[str, Any]]:
         .order_by(Adjudication.decided_at, Adjudication.id)
     ).all()
     return {row.post_pk: row.labels or {} for row in rows}
-
-
-def adjudication_project(session, project_id: int) -> Project | None:
-    return session.exec(
-        select(Project).where(
-            Project.parent_project_id == project_id, Project.kind == "adjudication"
-        )
-    ).first()

@@ -1,16 +1,17 @@
-"""Stored aggregates: the labels a dataset version publishes, computed once per project.
+"""Stored aggregation runs: the labels a dataset version publishes, computed once per project.
 
 Usage::
 
-    report = aggregate_project(store, "round-1", method="dawid-skene")
-    run = fresh_run(store, "round-1", "dawid-skene")   # None when a pull or decision came later
-    run = ensure_aggregated(store, "round-1", "dawid-skene", on_stale=print)
+    report = aggregate_project(store, "round-1", aggregation=Aggregation.DAWID_SKENE)
+    run = fresh_run(store, "round-1", Aggregation.MAJORITY)  # None: stale or never aggregated
+    run = ensure_aggregated(store, "round-1", Aggregation.DAWID_SKENE, on_stale=print)
 
-``aggregate_project`` runs :func:`annotate.consensus.project_consensus` (aggregation, rules,
+``aggregate_project`` runs :func:`annotate.post_labels.project_labels` (aggregation, rules,
 adjudicated decisions) and writes one :class:`~annotate.store.Aggregate` row per post of the
 project: the labels, the soft labels, the annotations under pseudonyms, the evidence spans,
 the post's near-duplicate group among the project's posts, and an agreement summary on the
-run. Publishing reads these rows instead of aggregating again, so a version of a million
+run. A run and its rows keep the aggregation's value in their ``method`` column. Publishing
+reads these rows instead of aggregating again, so a version of a million
 posts streams from the store.
 
 A run records a fingerprint of what it read (annotations, adjudications, gold answers, tasks).
@@ -27,10 +28,10 @@ from typing import Any
 from sqlalchemy import delete, func, insert
 from sqlmodel import select
 
-from annotate.consensus import Method, project_consensus
-from annotate.errors import AnnotateError, InputError
+from annotate.aggregation import Aggregation
+from annotate.errors import AnnotateError
 from annotate.locks import locks_projects
-from annotate.projects import get_project
+from annotate.post_labels import project_labels
 from annotate.store import (
     Adjudication,
     Aggregate,
@@ -42,14 +43,16 @@ from annotate.store import (
     Task,
 )
 from annotate.store.models import utcnow
+from annotate.store.queries import get_project, project_gold, tasks_with_posts
 
-METHODS = ("dawid-skene", "majority")
-# Rows per INSERT and per IN (...) list: well under SQLite's and psycopg's parameter limits.
+# Rows per INSERT: well under SQLite's and psycopg's parameter limits.
 _CHUNK = 5_000
 
 
 @dataclass
 class AggregationReport:
+    """What a run stored; ``method`` is the aggregation's value, as in the stored rows."""
+
     project: str
     method: str
     run_id: int
@@ -84,9 +87,7 @@ def inputs_fingerprint(session, project_id: int) -> dict[str, Any]:
         )
     ).one()
     gold = session.exec(
-        select(func.count(GoldItem.id), func.max(GoldItem.created_at))
-        .join(Task, Task.post_pk == GoldItem.post_pk)
-        .where(Task.project_id == project_id)
+        project_gold(project_id, func.count(GoldItem.id), func.max(GoldItem.created_at))
     ).one()
     tasks = session.exec(
         select(func.count(Task.id), func.max(Task.id), func.max(Task.batch_id)).where(
@@ -113,48 +114,46 @@ def aggregate_project(
     store: Store,
     project_name: str,
     *,
-    method: Method = "dawid-skene",
+    aggregation: Aggregation | str = Aggregation.DAWID_SKENE,
     wait: bool = True,
     on_wait: Callable[[str], None] | None = None,
 ) -> AggregationReport:
-    """Aggregate a project and replace its stored aggregates for ``method`` (one transaction:
-    a failed run leaves the previous aggregates in place), holding the project's lock
-    (``wait``, ``on_wait``: see :mod:`annotate.locks`)."""
+    """Aggregate a project and replace its stored aggregates for ``aggregation`` (one
+    transaction: a failed run leaves the previous aggregates in place), holding the project's
+    lock (``wait``, ``on_wait``: see :mod:`annotate.locks`)."""
     from annotate.splits import near_duplicate_groups
 
-    if method not in METHODS:
-        raise InputError(f"Unknown aggregation {method!r}; use dawid-skene or majority.")
+    aggregation = Aggregation.parse(aggregation)
     started = utcnow()
     with store.session() as session:
         project = get_project(session, project_name)
         project_id, taxonomy_id = project.id, project.taxonomy_id
         inputs = inputs_fingerprint(session, project_id)
-    consensus = project_consensus(store, project_name, method=method)
-    pks = sorted(consensus.items)
+    aggregated = project_labels(store, project_name, aggregation=aggregation)
+    pks = sorted(aggregated.items)
     texts: dict[int, str] = {}
     tasks: dict[int, tuple[int | None, bool]] = {}
     with store.session() as session:
-        for start in range(0, len(pks), _CHUNK):
-            chunk = pks[start : start + _CHUNK]
-            texts.update(session.exec(select(Post.id, Post.text).where(Post.id.in_(chunk))).all())
-        for post_pk, batch_id, is_gold in session.exec(
-            select(Task.post_pk, Task.batch_id, Task.is_gold).where(Task.project_id == project_id)
+        for post_pk, batch_id, is_gold, text in session.exec(
+            tasks_with_posts(project_id, Task.post_pk, Task.batch_id, Task.is_gold, Post.text)
         ):
             tasks[post_pk] = (batch_id, is_gold)
+            if post_pk in aggregated.items:
+                texts[post_pk] = text
     near = near_duplicate_groups([texts[pk] for pk in pks])
     # A group's key is its smallest post id (pks are sorted: the first member seen).
     first: dict[int, int] = {}
     near_key = [first.setdefault(group, pk) for group, pk in zip(near, pks, strict=True)]
-    category_ids = list(consensus.taxonomy.field("category").label_ids)
+    category_ids = list(aggregated.taxonomy.field("category").label_ids)
     rows = []
     for pk, key in zip(pks, near_key, strict=True):
-        item = consensus.items[pk]
+        item = aggregated.items[pk]
         agreeing = sum(1 for a in item.annotations if sorted(a["labels"]) == sorted(item.labels))
         batch_id, is_gold = tasks.get(pk, (None, False))
         rows.append(
             {
                 "project_id": project_id,
-                "method": method,
+                "method": aggregation.value,
                 "post_pk": pk,
                 "labels": item.labels,
                 "severity": item.severity,
@@ -189,11 +188,13 @@ def aggregate_project(
     agreement = agreement_summary(store, project_name)
     with store.transaction() as session:
         session.execute(
-            delete(Aggregate).where(Aggregate.project_id == project_id, Aggregate.method == method)
+            delete(Aggregate).where(
+                Aggregate.project_id == project_id, Aggregate.method == aggregation.value
+            )
         )
         run = AggregationRun(
             project_id=project_id,
-            method=method,
+            method=aggregation.value,
             taxonomy_id=taxonomy_id,
             inputs=inputs,
             items=len(rows),
@@ -210,7 +211,7 @@ def aggregate_project(
         run_id = run.id
     return AggregationReport(
         project=project_name,
-        method=method,
+        method=aggregation.value,
         run_id=run_id,
         items=len(rows),
         labelled=sum(1 for row in rows if row["labels"]),
@@ -221,24 +222,26 @@ def aggregate_project(
     )
 
 
-def latest_run(session, project_id: int, method: str) -> AggregationRun | None:
+def latest_run(session, project_id: int, aggregation: Aggregation | str) -> AggregationRun | None:
     return session.exec(
         select(AggregationRun)
         .where(
             AggregationRun.project_id == project_id,
-            AggregationRun.method == method,
+            AggregationRun.method == Aggregation.parse(aggregation).value,
             AggregationRun.finished_at.is_not(None),
         )
         .order_by(AggregationRun.id.desc())
     ).first()
 
 
-def fresh_run(store: Store, project_name: str, method: str) -> AggregationRun | None:
-    """The project's latest aggregation run for ``method`` if nothing it read has changed
+def fresh_run(
+    store: Store, project_name: str, aggregation: Aggregation | str
+) -> AggregationRun | None:
+    """The project's latest aggregation run for ``aggregation`` if nothing it read has changed
     since; None when there is none or it is stale."""
     with store.session() as session:
         project = get_project(session, project_name)
-        run = latest_run(session, project.id, method)
+        run = latest_run(session, project.id, aggregation)
         if run is None or run.inputs != inputs_fingerprint(session, project.id):
             return None
         session.expunge(run)
@@ -246,20 +249,21 @@ def fresh_run(store: Store, project_name: str, method: str) -> AggregationRun | 
 
 
 def ensure_aggregated(
-    store: Store, project_name: str, method: str, *, on_stale=None
+    store: Store, project_name: str, aggregation: Aggregation | str, *, on_stale=None
 ) -> AggregationRun:
-    """The project's fresh aggregation run for ``method``, aggregating first when there is
+    """The project's fresh aggregation run for ``aggregation``, aggregating first when there is
     none (``on_stale(message)`` is told why)."""
-    run = fresh_run(store, project_name, method)
+    aggregation = Aggregation.parse(aggregation)
+    run = fresh_run(store, project_name, aggregation)
     if run is not None:
         return run
     if on_stale is not None:
         with store.session() as session:
-            known = latest_run(session, get_project(session, project_name).id, method)
+            known = latest_run(session, get_project(session, project_name).id, aggregation)
         why = "changed since it was last aggregated" if known else "has not been aggregated yet"
-        on_stale(f"Project {project_name!r} {why}; aggregating ({method}).")
-    aggregate_project(store, project_name, method=method)
-    run = fresh_run(store, project_name, method)
+        on_stale(f"Project {project_name!r} {why}; aggregating ({aggregation.value}).")
+    aggregate_project(store, project_name, aggregation=aggregation)
+    run = fresh_run(store, project_name, aggregation)
     if run is None:
         raise AnnotateError(
             f"Project {project_name!r} changed while it was being aggregated.",
