@@ -111,7 +111,7 @@ def publish(
 ) -> PublishReport:
     """Build and write one dataset version (see the module docstring).
 
-    Labels come from the projects' stored aggregates (:mod:`annotate.aggregates`); a project
+    Labels come from the projects' stored aggregates (:mod:`annotate.aggregation_runs`); a project
     whose aggregates are missing or older than its annotations is aggregated first
     (``on_stale`` is told). One pass over the store keeps what choosing the splits needs
     (ids, accounts, labels, near-duplicate groups) and spills the rows, as Arrow, to a file

@@ -20,7 +20,7 @@ import pytest
 from sqlmodel import func, select
 
 from annotate import demo
-from annotate.aggregates import aggregate_project
+from annotate.aggregation_runs import aggregate_project
 from annotate.batches import record_batch
 from annotate.registry import verify
 from annotate.store import Annotation, DatasetVersion, IngestRun, Post, Task
