@@ -177,7 +177,7 @@ def tasks_consistent(loop) -> dict[int, int]:
 
 
 def project_id(loop) -> int:
-    from annotate.projects import get_project
+    from annotate.store.queries import get_project
 
     with loop.store.session() as session:
         return get_project(session, loop.name).id
