@@ -206,6 +206,31 @@ def setting_sources(settings: Settings, options: Mapping[str, Any]) -> dict[str,
     return sources
 
 
+def settings_report(settings: Settings, options: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """Every effective setting and where it came from (``options``: what the CLI was given),
+    as ``{name: {"value", "source"}}``; secrets and passwords in URLs are masked."""
+    sources = setting_sources(settings, options)
+    values: dict[str, str | None] = {}
+    for name in ENV_VARS:
+        value = getattr(settings, name)
+        if name in SECRET_SETTINGS:
+            values[name] = "********" if value is not None else None
+        elif name == "database_url":
+            values[name] = mask_url(settings.effective_database_url)
+        elif name in URL_SETTINGS:
+            values[name] = None if value is None else mask_url(value)
+        elif name == "registry":
+            values[name] = str(settings.effective_registry)
+        else:
+            values[name] = None if value is None else str(value)
+    secret = settings.workspace / SECRET_FILE
+    values["pseudonym_secret"] = "******** " + (
+        f"({secret})" if secret.exists() else "(created on first use)"
+    )
+    sources["pseudonym_secret"] = "workspace"
+    return {name: {"value": values[name], "source": sources[name]} for name in values}
+
+
 # ``[scheme://]user:password@rest``; a password runs to the last @, so that one holding an
 # unescaped @ or / is hidden whole (what follows may then be shown wrongly, never the secret).
 _USERINFO = re.compile(
@@ -273,7 +298,7 @@ def check_http_url(url: str, variable: str) -> str:
 
 
 @dataclass(frozen=True)
-class Workspace:
+class WorkspaceFolder:
     """An opened workspace folder: where the database, config and secret live."""
 
     settings: Settings

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlmodel import select
 
 from annotate import demo
 from annotate.batches import push, sample_batch
-from annotate.config import Settings, Workspace
+from annotate.config import Settings
 from annotate.corpus import ingest_files, post_stats
 from annotate.labelstudio import LabelStudioConnection, connect, connect_to
 from annotate.projects import create_project, list_projects, sync_project
@@ -34,6 +34,9 @@ from annotate.status import project_status
 from annotate.store import Post, Store, Task
 from annotate.store.queries import get_project, tasks_with_posts
 from annotate.taxonomy import load_taxonomy, result_from_labels
+
+if TYPE_CHECKING:
+    from annotate.workspace import Workspace
 
 DEMO_PROJECT = "demo round"
 
@@ -56,15 +59,10 @@ class DemoSummary:
     posts: dict[str, Any] = field(default_factory=dict)
 
 
-def run_demo(
-    settings: Settings,
-    workspace: Workspace,
-    store: Store,
-    *,
-    batch_size: int = 150,
-    seed: int = 7,
-    say: Callable[[str], None] = print,
-) -> DemoSummary:
+def run_demo(ws: Workspace, *, batch_size: int = 150, seed: int = 7) -> DemoSummary:
+    """The loop on the demo corpus in ``ws`` (see the module docstring); ``ws.say`` hears
+    how it goes."""
+    settings, workspace, store, say = ws.settings, ws.folder, ws.store, ws.say
     corpus = settings.exports / "demo" / "posts.jsonl"
     if not corpus.exists():
         corpus.parent.mkdir(parents=True, exist_ok=True)

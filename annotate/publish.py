@@ -32,7 +32,7 @@ from sqlmodel import select
 from annotate import __version__
 from annotate.aggregation import Aggregation
 from annotate.aggregation_runs import ensure_aggregated
-from annotate.config import Settings, Workspace, hide_passwords, mask_url
+from annotate.config import Settings, WorkspaceFolder, hide_passwords, mask_url
 from annotate.errors import AnnotateError, InputError
 from annotate.locks import locks_projects
 from annotate.registry import (
@@ -68,9 +68,13 @@ class PublishReport:
     dry_run: bool = False
     provenance: dict[str, Any] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)  # what the registry had to say
+    hub: dict[str, Any] | None = None  # the Hub repo and tag, when pushed there
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        if self.hub is None:
+            del data["hub"]
+        return data
 
 
 @contextlib.contextmanager
@@ -92,7 +96,7 @@ def _no_gc() -> Iterator[None]:
 def publish(
     store: Store,
     settings: Settings,
-    workspace: Workspace,
+    workspace: WorkspaceFolder,
     name: str,
     version: str,
     *,
@@ -251,7 +255,7 @@ class _Plan:
     parsed_labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
     schema: Any = None
 
-    def account(self, workspace: Workspace, account_id: str | None) -> str:
+    def account(self, workspace: WorkspaceFolder, account_id: str | None) -> str:
         """The keyed pseudonym of a poster account ("" for none), computed once per account."""
         if not account_id:
             return ""

@@ -32,15 +32,19 @@ import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from annotate.aggregation import Aggregation
+from annotate.aggregation import Aggregation, Reason, ReasonKind
 from annotate.errors import InputError
 from annotate.post_labels import CATEGORY, project_labels
 from annotate.store import Post, Store
 from annotate.store.queries import get_project, tasks_with_posts
+
+if TYPE_CHECKING:  # only sending to adjudication needs Label Studio
+    from annotate.adjudication import AdjudicationReport
+    from annotate.labelstudio import LabelStudioConnection
 
 __all__ = [
     "ReviewItem",
@@ -107,9 +111,39 @@ class ReviewQueue:
     suspects: int
     thresholds: dict[str, float]
     items: list[ReviewItem] = field(default_factory=list)
+    #: What sending the items to adjudication did, when they were sent.
+    adjudication: AdjudicationReport | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["adjudication"] = self.adjudication.as_dict() if self.adjudication else None
+        return data
+
+
+def send_queue_to_adjudication(
+    store: Store, connection: LabelStudioConnection, queue: ReviewQueue
+) -> AdjudicationReport:
+    """Send the queue's posts to the project's adjudication project, each with the model's
+    case against its label for the expert to read."""
+    from annotate.adjudication import send_to_adjudication
+
+    return send_to_adjudication(
+        store,
+        connection,
+        queue.project,
+        [item.post_pk for item in queue.items],
+        reason=Reason(ReasonKind.SUSPECTED_ERROR, "suspected label error"),
+        reasons={item.post_pk: [_why(item)] for item in queue.items},
+    )
+
+
+def _why(item: ReviewItem) -> Reason:
+    """The reason an expert sees on the adjudication task."""
+    return Reason(
+        ReasonKind.SUSPECTED_ERROR,
+        f"suspected label error: a text model says {item.predicted} "
+        f"(p={item.p_predicted:.2f}) rather than {', '.join(item.given)} (p={item.p_given:.2f})",
+    )
 
 
 def _label_sets(labels: Labels, label_ids: Sequence[str]) -> list[frozenset[str]]:

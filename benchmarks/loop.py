@@ -61,7 +61,7 @@ from sqlmodel import select
 
 from annotate import demo
 from annotate.batches import push, record_batch, task_data
-from annotate.config import Workspace, ensure_workspace, load_settings
+from annotate.config import WorkspaceFolder, ensure_workspace, load_settings
 from annotate.corpus import ingest_files
 from annotate.labelstudio import LabelStudioConnection, connect_to
 from annotate.projects import create_project
@@ -746,7 +746,7 @@ def main() -> None:
         version = server_version(connection)
         settings = load_settings(workspace=folder / ".annotate")
         ensure_workspace(settings)
-        pseudonymise = Workspace(settings).pseudonymise
+        pseudonymise = WorkspaceFolder(settings).pseudonymise
         store, pks = make_store(folder, args.tasks)
         run = uuid.uuid4().hex[:6]
         print(

@@ -13,7 +13,7 @@ from label_studio_sdk import LabelStudio
 from sqlmodel import select
 
 from annotate import demo
-from annotate.config import Workspace, ensure_workspace, load_settings
+from annotate.config import WorkspaceFolder, ensure_workspace, load_settings
 from annotate.corpus import ingest_files
 from annotate.labelstudio import LabelStudioConnection, connect_to
 from annotate.projects import create_project
@@ -30,7 +30,7 @@ class Loop:
     name: str
     ls_project_id: int
     client: LabelStudio
-    workspace: Workspace
+    workspace: WorkspaceFolder
     database_url: str
     folder: Path
     ls_url: str
@@ -87,7 +87,7 @@ def make_loop(label_studio, database_url: str, folder: Path, size: int = 1_100) 
         name=name,
         ls_project_id=info.ls_project_id,
         client=client,
-        workspace=Workspace(settings),
+        workspace=WorkspaceFolder(settings),
         database_url=database_url,
         folder=folder,
         ls_url=label_studio.url,

@@ -10,7 +10,7 @@ from annotate import demo
 from annotate.adjudication import adjudicate
 from annotate.aggregation import ReasonKind
 from annotate.batches import push, record_batch
-from annotate.config import Workspace, ensure_workspace, load_settings
+from annotate.config import WorkspaceFolder, ensure_workspace, load_settings
 from annotate.corpus import ingest_files
 from annotate.labelstudio import connect_to
 from annotate.post_labels import project_labels
@@ -48,7 +48,7 @@ def project(label_studio, tmp_path, monkeypatch):
         pks = list(session.exec(select(Post.id).order_by(Post.id).limit(8)))
     record_batch(store, name, strategy="random", params={}, seed=1, post_pks=pks)
     push(store, connection, name)
-    workspace = Workspace(load_settings(workspace=tmp_path / ".annotate"))
+    workspace = WorkspaceFolder(load_settings(workspace=tmp_path / ".annotate"))
     ensure_workspace(workspace.settings)
     client = LabelStudio(base_url=label_studio.url, api_key=label_studio.token)
     yield store, connection, client, name, pks, workspace

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from annotate.config import Workspace, ensure_workspace, load_settings
+from annotate.config import WorkspaceFolder, ensure_workspace, load_settings
 from annotate.errors import ConfigError
 from annotate.labelstudio import LabelStudioError, Retry, connect, connect_to
 from tests.cli import invoke, run
@@ -84,9 +84,9 @@ def test_secret_is_created_once_with_mode_0600():
     assert ensure_workspace(settings) is False
     secret = settings.workspace / "secret.key"
     assert stat.S_IMODE(secret.stat().st_mode) == 0o600
-    workspace = Workspace(settings)
+    workspace = WorkspaceFolder(settings)
     first = workspace.pseudonymise("annotator@example.com")
-    assert first == Workspace(load_settings()).pseudonymise("annotator@example.com")
+    assert first == WorkspaceFolder(load_settings()).pseudonymise("annotator@example.com")
     assert first != workspace.pseudonymise("other@example.com")
     assert "annotator" not in first
 
@@ -96,7 +96,7 @@ def test_secret_readable_by_others_is_refused():
     ensure_workspace(settings)
     (settings.workspace / "secret.key").chmod(0o644)
     with pytest.raises(ConfigError, match="chmod 600"):
-        Workspace(settings).secret()
+        WorkspaceFolder(settings).secret()
 
 
 def test_config_show_masks_secrets(monkeypatch):

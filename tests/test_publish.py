@@ -9,7 +9,7 @@ from huggingface_hub import DatasetCard
 from sqlmodel import select
 
 from annotate import demo
-from annotate.config import Workspace, ensure_workspace, load_settings
+from annotate.config import WorkspaceFolder, ensure_workspace, load_settings
 from annotate.corpus import ingest_files
 from annotate.errors import AnnotateError
 from annotate.publish import publish, verify, version_folder
@@ -75,7 +75,7 @@ def workspace(tmp_path, monkeypatch, database_url):
         for post in posts:
             session.expunge(post)
     annotate_posts(store, "round-1", posts[:500])
-    yield settings, Workspace(settings), store, posts
+    yield settings, WorkspaceFolder(settings), store, posts
     store.dispose()
 
 

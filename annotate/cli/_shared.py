@@ -1,7 +1,8 @@
 """What every command shares: options spelled once, the state behind them, output helpers.
 
-A command body validates its arguments, calls the library, and hands the result to
-:func:`emit`, which knows the ``--json`` switch.
+A command body validates its arguments, makes one call on the :class:`annotate.Workspace` the
+global options open (:func:`workspace`), and hands the result to :func:`emit`, which knows the
+``--json`` switch.
 
 Options spelled once: a command takes its project as :data:`ProjectArg`, the aggregation as
 :data:`AggregationOpt`, and uses :data:`JsonOpt`, :data:`NoWaitOpt` and :data:`TaxonomyOpt`
@@ -13,8 +14,8 @@ The output convention, the same for every command:
   without it, tables and sentences for people. Progress, notices and next steps go to stderr
   either way, so stdout stays clean for a pipe.
 - A report command (``agreement``) also has ``--format table|json|html|md``: ``table`` is the
-  human output, ``html`` and ``md`` are report files (``--out`` says where), and ``--json``
-  means ``--format json``.
+  human output, ``--json`` means ``--format json``; every format goes to stdout unless
+  ``--out FILE`` says where to write (and the command then says where it wrote).
 - A failing command prints one sentence (and the fix, where it helps) on stderr and exits
   non-zero; a usage mistake exits with 2.
 """
@@ -42,10 +43,9 @@ except ImportError:  # pragma: no cover - older Typer on the Click package
     from click import ClickException as _UsageErrorBase
 
 from annotate.aggregation import Aggregation
-from annotate.config import Settings, Workspace, ensure_workspace, load_settings
+from annotate.config import Settings
 from annotate.errors import AnnotateError
-from annotate.labelstudio import LabelStudioConnection, connect
-from annotate.store import Store, open_store
+from annotate.workspace import Workspace
 
 PROJECT_HELP = "Project name (see 'annotate project list')."
 ProjectArg = Annotated[str, typer.Argument(help=PROJECT_HELP)]
@@ -107,44 +107,40 @@ def say(message: str) -> None:
     stderr.print(message, markup=False, soft_wrap=True)
 
 
-def lock_options(no_wait: bool) -> dict[str, Any]:
-    """The library's ``wait`` and ``on_wait`` arguments for a command's ``--no-wait``."""
-    return {"wait": not no_wait, "on_wait": say}
-
-
 @dataclass
 class AppState:
-    """Global options and the workspace/store, opened lazily by the commands that need them."""
+    """Global options and the workspace they open (lazily: a command that needs neither the
+    store nor Label Studio, or ``--help``, writes nothing)."""
 
     options: dict[str, Any] = field(default_factory=dict)
     verbose: bool = False
-    _settings: Settings | None = None
-    _store: Store | None = None
+    _workspace: Workspace | None = None
+
+    @property
+    def workspace(self) -> Workspace:
+        if self._workspace is None:
+            options = dict(self.options)
+            self._workspace = Workspace.open(options.pop("workspace", None), say=say, **options)
+        return self._workspace
+
+    def init_workspace(self) -> Workspace:
+        """The workspace the options name, made by :meth:`Workspace.init`."""
+        options = dict(self.options)
+        self._workspace = Workspace.init(options.pop("workspace", None), say=say, **options)
+        return self._workspace
 
     @property
     def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings(**self.options)
-        return self._settings
-
-    def workspace(self) -> Workspace:
-        """The workspace, created on first use (and said so)."""
-        if ensure_workspace(self.settings):
-            say(f"Created workspace {self.settings.workspace}/ (settings, database, secret).")
-        return Workspace(self.settings)
-
-    def store(self) -> Store:
-        if self._store is None:
-            self._store = open_store(self.workspace().database_url)
-        return self._store
-
-    def connection(self) -> LabelStudioConnection:
-        """Label Studio from LABEL_STUDIO_URL / LABEL_STUDIO_API_KEY (or annotate.toml)."""
-        return connect(self.settings)
+        return self.workspace.settings
 
     def close(self) -> None:
-        if self._store is not None:
-            self._store.dispose()
+        if self._workspace is not None:
+            self._workspace.close()
+
+
+def workspace(ctx: typer.Context) -> Workspace:
+    """The workspace the global options name: what every command body calls."""
+    return state(ctx).workspace
 
 
 def state(ctx: typer.Context) -> AppState:

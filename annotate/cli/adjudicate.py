@@ -12,7 +12,6 @@ from typing import Annotated
 
 import typer
 
-from annotate.adjudication import adjudicate as send_uncertain
 from annotate.aggregation import Aggregation
 from annotate.cli._shared import (
     AggregationOpt,
@@ -20,10 +19,9 @@ from annotate.cli._shared import (
     NoWaitOpt,
     ProjectArg,
     emit,
-    lock_options,
     say,
-    state,
     table,
+    workspace,
 )
 
 
@@ -55,15 +53,12 @@ def adjudicate(
     asking for an expert. The expert sees every annotator's labels under pseudonyms; pull the
     adjudication project to store the decisions, which then override the aggregate.
     """
-    app_state = state(ctx)
-    report = send_uncertain(
-        app_state.store(),
-        app_state.connection(),
+    report = workspace(ctx).adjudicate(
         project,
         max_posterior=max_posterior,
         severity_gap=severity_gap,
         aggregation=aggregation,
-        **lock_options(no_wait),
+        wait=not no_wait,
     )
 
     def render(d: dict) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import typer
 
 from annotate.aggregation import Aggregation
-from annotate.aggregation_runs import aggregate_project
 from annotate.cli._shared import (
     AggregationOpt,
     JsonOpt,
@@ -18,9 +17,8 @@ from annotate.cli._shared import (
     ProjectArg,
     busy,
     emit,
-    lock_options,
     say,
-    state,
+    workspace,
 )
 
 
@@ -43,9 +41,7 @@ def aggregate(
     stored result and aggregates again by itself when a pull or a decision came later.
     """
     with busy(f"aggregating {project} ({aggregation.value})"):
-        report = aggregate_project(
-            state(ctx).store(), project, aggregation=aggregation, **lock_options(no_wait)
-        )
+        report = workspace(ctx).aggregate(project, aggregation=aggregation, wait=not no_wait)
 
     def render(d: dict) -> None:
         say(

@@ -19,14 +19,12 @@ from typing import Annotated
 
 import typer
 
-from annotate.agreement_data import post_texts, project_table, read_table_file
-from annotate.annotators import reveal_annotators
-from annotate.cli._shared import PROJECT_HELP, JsonOpt, emit, say, state, table
+from annotate.cli._shared import PROJECT_HELP, JsonOpt, emit, say, table, workspace
 from annotate.errors import InputError
 from annotate.report import (
     AgreementReport,
-    build_report,
     default_report_path,
+    file_report,
     render_html,
     render_markdown,
     screenshot,
@@ -136,25 +134,26 @@ def agreement(
         raise InputError("--reveal applies to projects: a file's annotators are as written.")
     if take_screenshot and chosen is not ReportFormat.html:
         raise InputError("--screenshot needs --format html.")
-    app_state = state(ctx)
     if input_file is not None:
-        data = read_table_file(
+        report = file_report(
             input_file,
             level=(level or FileLevel.nominal).value,
-            order=tuple(part.strip() for part in order.split(",")) if order else None,
+            order=[part.strip() for part in order.split(",")] if order else None,
             min_annotators=min_annotators,
+            ci=ci,
         )
-        report = build_report(data, ci=ci)
     else:
         assert project is not None  # _check_options made sure
-        store = app_state.store()
-        data = project_table(
-            store, project, field or DEFAULT_FIELD, batch=batch, min_annotators=min_annotators
+        report = workspace(ctx).agreement(
+            project,
+            field=field or DEFAULT_FIELD,
+            batch=batch,
+            min_annotators=min_annotators,
+            ci=ci,
+            reveal=reveal,
         )
         if reveal:
-            data = reveal_annotators(store, data)
             say("--reveal: this report names annotators by e-mail; keep it within the team.")
-        report = build_report(data, ci=ci, texts=lambda items: post_texts(store, items))
 
     if chosen is ReportFormat.table:
         emit(report.as_dict(), False, lambda _: _render_tables(report))
@@ -168,7 +167,7 @@ def agreement(
         sys.stdout.write(text)  # every format prints unless --out says where to write
         return
     # A screenshot needs a page on disk: without --out it goes to exports/reports/.
-    path = out or default_report_path(app_state.settings.exports, report, chosen.value)
+    path = out or default_report_path(workspace(ctx).settings.exports, report, chosen.value)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     say(f"Wrote {path}. {report.interpretation.sentence}")

@@ -11,8 +11,7 @@ from typing import Annotated
 
 import typer
 
-from annotate.annotators import annotator_roster
-from annotate.cli._shared import JsonOpt, ProjectArg, emit, say, state, table
+from annotate.cli._shared import JsonOpt, ProjectArg, emit, say, table, workspace
 
 
 def register(app: typer.Typer) -> None:
@@ -33,7 +32,7 @@ def annotators(
     the local store and is printed here only. 'annotate agreement PROJECT --reveal' puts the
     e-mails into a report file for a lead's own use.
     """
-    roster = [row.as_dict() for row in annotator_roster(state(ctx).store(), project, field)]
+    roster = [row.as_dict() for row in workspace(ctx).annotators(project, field=field)]
 
     def render(rows: list[dict]) -> None:
         if not rows:

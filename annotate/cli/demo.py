@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 
 from annotate import demo
-from annotate.cli._shared import JsonOpt, TaxonomyOpt, emit, next_steps, say, state, table
+from annotate.cli._shared import JsonOpt, TaxonomyOpt, emit, next_steps, say, table, workspace
 from annotate.ls_server import PASSWORD_FILE_NAME
 from annotate.taxonomy import load_taxonomy
 
@@ -84,17 +84,8 @@ def demo_loop(
     uncertain posts to adjudication (a simulated expert decides), and publishes a version.
     Run it again to continue with the next batch.
     """
-    from annotate.demo_loop import run_demo
-
-    app_state = state(ctx)
-    summary = run_demo(
-        app_state.settings,
-        app_state.workspace(),
-        app_state.store(),
-        batch_size=batch_size,
-        seed=seed,
-        say=say,
-    )
+    ws = workspace(ctx)
+    summary = ws.demo_loop(batch_size=batch_size, seed=seed)
     data = asdict(summary)
 
     def render(d: dict) -> None:
@@ -125,12 +116,11 @@ def demo_loop(
         say(
             f"The store holds {posts['posts']:,} posts ("
             + ", ".join(f"{name} {count:,}" for name, count in posts["by_platform"].items())
-            + f"); 'annotate --workspace {workspace} posts stats' has the details."
+            + f"); 'annotate --workspace {ws.path} posts stats' has the details."
         )
         # Last, so that nothing pushes it off the screen.
-        next_steps(_demo_next_steps(d, workspace))
+        next_steps(_demo_next_steps(d, ws.path))
 
-    workspace = app_state.settings.workspace
     emit(data, as_json, render)
 
 

@@ -26,8 +26,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from annotate.cli._shared import JsonOpt, emit, say, state, stderr, table
-from annotate.corpus import Reject, ingest_files
+from annotate.cli._shared import JsonOpt, emit, say, stderr, table, workspace
+from annotate.corpus import Reject
 
 
 class _RowsPerSecond(ProgressColumn):
@@ -102,9 +102,7 @@ def ingest(
     again stores the rest. Optional fields: platform, account_id, created_at, url, lang, likes,
     reposts, comments, views; any other field is kept in the post's meta.
     """
-    app_state = state(ctx)
-    store = app_state.store()
-    rejects_dir = app_state.settings.exports / "rejects"
+    ws = workspace(ctx)
 
     with Progress(
         TextColumn("{task.description}"),
@@ -127,16 +125,14 @@ def ingest(
             bar.console.print(str(item), markup=False, highlight=False)
 
         started = time.perf_counter()
-        report = ingest_files(
-            store,
-            files,
+        report = ws.ingest(
+            *files,
             source=source,
             strict=strict,
             encoding=encoding,
             force_encoding=force_encoding,
             id_field=id_field,
             text_field=text_field,
-            rejects_dir=rejects_dir,
             on_reject=on_reject,
             progress=progress,
         )

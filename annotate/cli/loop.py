@@ -18,23 +18,17 @@ from typing import Annotated
 
 import typer
 
-from annotate.batches import push as push_tasks
-from annotate.batches import sample as sample_and_push
 from annotate.cli._shared import (
     JsonOpt,
     NoWaitOpt,
     ProjectArg,
     busy,
     emit,
-    lock_options,
     progress_bar,
     say,
-    state,
     table,
+    workspace,
 )
-from annotate.pull import pull as pull_annotations
-from annotate.sampling import SamplingParams, load_lexicon, parse_where
-from annotate.status import project_status
 
 AccountIdsOpt = Annotated[
     bool,
@@ -117,32 +111,26 @@ def sample(
     run are pushed first. Waits while another command works on the project (--no-wait:
     fail instead).
     """
-    app_state = state(ctx)
-    params = SamplingParams(
-        size=size,
-        strategy=strategy,
-        by=tuple(part.strip() for part in by.split(",") if part.strip()) if by else (),
-        allocation=allocation,
-        keyword_share=keyword_share,
-        where=parse_where(where or []),
-        dedupe=dedupe,
-        seed=seed,
-        gold_rate=gold_rate,
-    )
-    lexicon = load_lexicon(keywords) if keywords is not None else None
+    ws = workspace(ctx)
 
     def run(progress):
-        return sample_and_push(
-            app_state.store(),
-            None if dry_run else app_state.connection(),
+        return ws.sample(
             project,
-            params,
-            lexicon=lexicon,
-            gold_file=gold,
+            size,
+            strategy=strategy,
+            by=[part.strip() for part in by.split(",") if part.strip()] if by else (),
+            allocation=allocation,
+            keyword_share=keyword_share,
+            where=where or [],
+            dedupe=dedupe,
+            seed=seed,
+            keywords=keywords,
+            gold=gold,
+            gold_rate=gold_rate,
             dry_run=dry_run,
-            include_account_id=send_account_ids,
+            send_account_ids=send_account_ids,
+            wait=not no_wait,
             progress=progress,
-            **lock_options(no_wait),
         )
 
     result = run(None) if dry_run else pushing(run)
@@ -206,18 +194,16 @@ def push(
     --reconcile --dry-run to see the repair, then with --reconcile. Waits while another
     command works on the project (--no-wait: fail instead).
     """
-    app_state = state(ctx)
+    ws = workspace(ctx)
 
     def run(progress):
-        return push_tasks(
-            app_state.store(),
-            app_state.connection(),
+        return ws.push(
             project,
-            include_account_id=send_account_ids,
-            progress=progress,
             reconcile=reconcile,
             dry_run=dry_run,
-            **lock_options(no_wait),
+            send_account_ids=send_account_ids,
+            wait=not no_wait,
+            progress=progress,
         )
 
     report = run(None) if dry_run else pushing(run)
@@ -305,17 +291,8 @@ def pull(
     transaction: a failed pull leaves the store as it was. Waits while another command
     works on the project (--no-wait: fail instead).
     """
-    app_state = state(ctx)
-    workspace = app_state.workspace()
     with busy("pulling annotations"):
-        report = pull_annotations(
-            app_state.store(),
-            app_state.connection(),
-            project,
-            pseudonymise=workspace.pseudonymise,
-            full=full,
-            **lock_options(no_wait),
-        )
+        report = workspace(ctx).pull(project, full=full, wait=not no_wait)
     data = report.as_dict()
 
     def render(d: dict) -> None:
@@ -359,7 +336,7 @@ def _tasks(count: int) -> str:
 
 def status(ctx: typer.Context, project: ProjectArg, as_json: JsonOpt = False) -> None:
     """Per batch and per annotator: tasks, done, skipped, overlap coverage, lead time."""
-    report = project_status(state(ctx).store(), project)
+    report = workspace(ctx).status(project)
 
     def render(d: dict) -> None:
         say(f"Project {d['project']!r}; last pull {d['last_pull_at'] or 'never'}.")

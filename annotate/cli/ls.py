@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from annotate.cli._shared import JsonOpt, emit, new_app, next_steps, say, state
+from annotate.cli._shared import JsonOpt, emit, new_app, next_steps, say, workspace
 from annotate.errors import AnnotateError
 from annotate.ls_server import PASSWORD_FILE_NAME, TOKEN_FILE_NAME, start_label_studio
 
@@ -39,7 +39,7 @@ def serve(
     The first start creates an admin user and an API token, stored in DATA_DIR/token (mode
     0600); later starts on the same folder reuse them. The token itself is never printed.
     """
-    folder = data_dir or state(ctx).workspace().path / "label-studio"
+    folder = data_dir or workspace(ctx).folder.path / "label-studio"
     say(f"Starting Label Studio on 127.0.0.1:{port} (a first start takes about 40 s) ...")
     server = start_label_studio(port=port, data_dir=folder)
     token_file = server.data_dir / TOKEN_FILE_NAME

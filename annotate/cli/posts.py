@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import typer
 
-from annotate.cli._shared import JsonOpt, emit, new_app, say, state, table
-from annotate.corpus import post_stats
+from annotate.cli._shared import JsonOpt, emit, new_app, say, table, workspace
 
 app = new_app("posts", help="Look at the posts in the store.")
 
@@ -18,7 +17,7 @@ app = new_app("posts", help="Look at the posts in the store.")
 @app.command("stats")
 def stats(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Counts of stored posts by source, platform, language and month, and duplicate text."""
-    data = post_stats(state(ctx).store())
+    data = workspace(ctx).post_stats()
 
     def render(data: dict) -> None:
         if data["first_post_at"]:

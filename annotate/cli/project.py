@@ -20,10 +20,9 @@ from annotate.cli._shared import (
     emit,
     new_app,
     say,
-    state,
     table,
+    workspace,
 )
-from annotate.projects import create_project, list_projects, show_project, sync_project
 
 app = new_app("project", help="Create and manage Label Studio projects made from the taxonomy.")
 
@@ -60,14 +59,8 @@ def create(
     The labelling config is rendered from the taxonomy, the guidelines become the project's
     instructions, and the store records the project with the taxonomy's version and hash.
     """
-    app_state = state(ctx)
-    info = create_project(
-        app_state.store(),
-        app_state.connection(),
-        name,
-        taxonomy_path=taxonomy,
-        annotators_per_task=annotators_per_task,
-        overlap=overlap,
+    info = workspace(ctx).create_project(
+        name, taxonomy=taxonomy, annotators_per_task=annotators_per_task, overlap=overlap
     )
     emit(
         info.as_dict(),
@@ -83,7 +76,7 @@ def create(
 @app.command("list")
 def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """List the projects recorded in the store."""
-    projects = [info.as_dict() for info in list_projects(state(ctx).store())]
+    projects = [info.as_dict() for info in workspace(ctx).projects()]
 
     def render(rows: list[dict]) -> None:
         if not rows:
@@ -123,8 +116,7 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a project as the store knows it; --live adds Label Studio's counts and settings."""
-    app_state = state(ctx)
-    info = show_project(app_state.store(), app_state.connection() if live else None, project)
+    info = workspace(ctx).project(project, live=live)
 
     def render(d: dict) -> None:
         rows = [[key, value] for key, value in d.items() if key != "server"]
@@ -160,15 +152,7 @@ def sync(
     Compatible changes are applied; a breaking change on a project with annotations is
     refused (saying what would break) unless --force.
     """
-    app_state = state(ctx)
-    report = sync_project(
-        app_state.store(),
-        app_state.connection(),
-        project,
-        taxonomy_path=taxonomy,
-        force=force,
-        dry_run=dry_run,
-    )
+    report = workspace(ctx).sync_project(project, taxonomy=taxonomy, force=force, dry_run=dry_run)
 
     def render(d: dict) -> None:
         if not d["changed"]:

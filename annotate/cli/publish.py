@@ -22,16 +22,14 @@ from annotate.cli._shared import (
     JsonOpt,
     NoWaitOpt,
     emit,
-    lock_options,
     new_app,
     progress_bar,
     say,
-    state,
     table,
+    workspace,
 )
 from annotate.errors import InputError
-from annotate.publish import SPLITS, pull_from_hub, push_to_hub
-from annotate.publish import publish as publish_version
+from annotate.publish import SPLITS, pull_from_hub
 from annotate.registry import (
     PER_POST,
     dataset_names,
@@ -97,17 +95,10 @@ def publish(
         raise InputError(f"--split {split!r} must be three fractions like 0.8,0.1,0.1.") from None
     if len(fractions) != 3:
         raise InputError(f"--split {split!r} must be three fractions like 0.8,0.1,0.1.")
-    if to not in ("local", "hub", "both"):
-        raise InputError(f"--to {to!r}: use local, hub or both.")
-    if to != "local" and not hub_repo:
-        raise InputError("--to hub needs --hub-repo ORG/NAME.")
-    app_state = state(ctx)
+    ws = workspace(ctx)
     with progress_bar() as bar:
         task = bar.add_task("publishing", total=None)
-        report = publish_version(
-            app_state.store(),
-            app_state.settings,
-            app_state.workspace(),
+        report = ws.publish(
             name,
             version,
             projects=project,
@@ -117,18 +108,16 @@ def publish(
             split=fractions,
             seed=seed,
             message=message,
+            to=to,
+            hub_repo=hub_repo,
+            private=private,
             dry_run=dry_run,
-            on_stale=say,
+            wait=not no_wait,
             progress=lambda stage, done, total: bar.update(
                 task, description=stage, completed=done, total=total
             ),
-            **lock_options(no_wait),
         )
     data = report.as_dict()
-    if to != "local" and not dry_run:
-        data["hub"] = push_to_hub(
-            Path(report.path), app_state.settings, hub_repo, private=private, message=message
-        )
 
     def render(d: dict) -> None:
         for notice in d["notices"]:
@@ -158,7 +147,7 @@ def _parse_ref(ref: str, need_version: bool = False) -> tuple[str, str | None]:
 
 def _resolve(ctx: typer.Context, ref: str) -> tuple[str, str, Path]:
     name, version = _parse_ref(ref)
-    version, folder = resolve(state(ctx).settings, name, version)
+    version, folder = resolve(workspace(ctx).settings, name, version)
     return name, version, folder
 
 
@@ -170,11 +159,11 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     Also tidies the registry: removes the staging folders of interrupted publishes, and
     records in the store a complete version whose publish stopped before recording it.
     """
-    app_state = state(ctx)
-    settings = app_state.settings
+    ws = workspace(ctx)
+    settings = ws.settings
     # Without a workspace there is no store to reconcile with (and none is created).
     has_store = settings.database_url or settings.workspace.is_dir()
-    store = app_state.store() if has_store else None
+    store = ws.store if has_store else None
     rows = []
     for name in dataset_names(settings):
         found = survey(settings, name, store)
@@ -284,7 +273,7 @@ def pull(
     name, version = _parse_ref(ref, need_version=True)
     target = pull_destination(to, name, version)
     if from_hub:
-        pull_from_hub(state(ctx).settings, from_hub, version, target)
+        pull_from_hub(workspace(ctx).settings, from_hub, version, target)
         data = {"name": name, "version": version, "path": str(target), "repo": from_hub}
         emit(
             data,

@@ -12,9 +12,8 @@ from typing import Annotated
 
 import typer
 
-from annotate.aggregation import Aggregation, Reason, ReasonKind
-from annotate.cli._shared import AggregationOpt, JsonOpt, ProjectArg, emit, say, state, table
-from annotate.review import ReviewItem, project_review_queue
+from annotate.aggregation import Aggregation
+from annotate.cli._shared import AggregationOpt, JsonOpt, ProjectArg, emit, say, table, workspace
 
 #: Characters of post text shown per row of the table; the JSON output has the whole text.
 SNIPPET = 60
@@ -46,23 +45,12 @@ def review_queue(
     per-label thresholds of confident learning) is not among its aggregated labels. The most
     suspect come first. Adjudicated posts are marked.
     """
-    app_state = state(ctx)
-    store = app_state.store()
-    queue = project_review_queue(store, project, top=top, aggregation=aggregation, seed=seed)
+    queue = workspace(ctx).review_queue(
+        project, top=top, aggregation=aggregation, seed=seed, to_adjudication=to_adjudication
+    )
     data = queue.as_dict()
-    if to_adjudication and queue.items:
-        # Imported here: only this switch needs Label Studio and the adjudication machinery.
-        from annotate.adjudication import send_to_adjudication
-
-        report = send_to_adjudication(
-            store,
-            app_state.connection(),
-            project,
-            [item.post_pk for item in queue.items],
-            reason=Reason(ReasonKind.SUSPECTED_ERROR, "suspected label error"),
-            reasons={item.post_pk: [_why(item)] for item in queue.items},
-        )
-        data["adjudication"] = report.as_dict()
+    if data["adjudication"] is None:
+        del data["adjudication"]  # not asked for: the JSON stays as it was
 
     def render(d: dict) -> None:
         say(
@@ -98,15 +86,6 @@ def review_queue(
             say("Nothing to send to adjudication.")
 
     emit(data, as_json, render)
-
-
-def _why(item: ReviewItem) -> Reason:
-    """The reason an expert sees on the adjudication task."""
-    return Reason(
-        ReasonKind.SUSPECTED_ERROR,
-        f"suspected label error: a text model says {item.predicted} "
-        f"(p={item.p_predicted:.2f}) rather than {', '.join(item.given)} (p={item.p_given:.2f})",
-    )
 
 
 def _snippet(text: str) -> str:

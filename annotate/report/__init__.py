@@ -25,7 +25,7 @@ template ``templates/agreement.html.j2``), :mod:`~annotate.report.markdown`,
 Interpretation of α follows Krippendorff (2004), see :func:`interpret_alpha`.
 """
 
-from annotate.report.build import build_report, interpret_alpha, item_disagreement
+from annotate.report.build import build_report, file_report, interpret_alpha, item_disagreement
 from annotate.report.chromium import screenshot
 from annotate.report.files import default_report_path, write_report
 from annotate.report.html import render_html
@@ -39,6 +39,7 @@ __all__ = [
     "Interpretation",
     "build_report",
     "default_report_path",
+    "file_report",
     "interpret_alpha",
     "item_disagreement",
     "render_html",

@@ -11,6 +11,7 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from annotate import agreement
@@ -25,7 +26,7 @@ from annotate.agreement import (
     span_agreement,
     summarise,
 )
-from annotate.agreement_data import FieldTable, PostText, items_by_batch
+from annotate.agreement_data import FieldTable, PostText, items_by_batch, read_table_file
 from annotate.errors import AnnotateError
 from annotate.report.formatting import natural_key
 from annotate.report.model import (
@@ -37,7 +38,7 @@ from annotate.report.model import (
     Interpretation,
 )
 
-__all__ = ["build_report", "interpret_alpha", "item_disagreement"]
+__all__ = ["build_report", "file_report", "interpret_alpha", "item_disagreement"]
 
 
 def interpret_alpha(alpha: Coefficient) -> Interpretation:
@@ -220,3 +221,22 @@ def build_report(
         trend=tuple(trend),
         **common,
     )
+
+
+def file_report(
+    path: Path,
+    *,
+    level: str = "nominal",
+    order: Sequence[Any] | None = None,
+    min_annotators: int = 2,
+    ci: bool = True,
+) -> AgreementReport:
+    """The report of a long-table file (``item_id, annotator, label``, see
+    :func:`annotate.agreement_data.read_table_file`): agreement needs no workspace."""
+    table = read_table_file(
+        path,
+        level=level,
+        order=tuple(order) if order is not None else None,
+        min_annotators=min_annotators,
+    )
+    return build_report(table, ci=ci)
