@@ -24,7 +24,7 @@ from annotate.aggregation import Aggregation, Reason, ReasonKind, count_posts_by
 from annotate.batches import task_data
 from annotate.errors import InputError
 from annotate.labelstudio import LabelStudioConnection
-from annotate.locks import locks_projects
+from annotate.locks import locks_projects, project_lock
 from annotate.post_labels import PostLabels, ProjectLabels, project_labels
 from annotate.projects import make_project, project_settings
 from annotate.store import Adjudication, Annotation, Post, Project, Store, Task
@@ -39,7 +39,7 @@ SUFFIX = " adjudication"
 class AdjudicationReport:
     project: str
     adjudication_project: str
-    ls_project_id: int
+    ls_project_id: int | None  # None on a dry run before the project exists
     selected: int
     sent: int
     already_there: int
@@ -90,26 +90,66 @@ def select_uncertain(
 @locks_projects("project_name", command="adjudicate")
 def adjudicate(
     store: Store,
-    connection: LabelStudioConnection,
+    connection: LabelStudioConnection | None,
     project_name: str,
     *,
     max_posterior: float = 0.8,
     severity_gap: int = 2,
     aggregation: Aggregation | str = Aggregation.DAWID_SKENE,
+    dry_run: bool = False,
     wait: bool = True,
     on_wait: Callable[[str], None] | None = None,
 ) -> AdjudicationReport:
     """Send the project's uncertain posts to its adjudication project, holding the project's
-    lock (``wait``, ``on_wait``: see :mod:`annotate.locks`)."""
+    lock (``wait``, ``on_wait``: see :mod:`annotate.locks`). ``dry_run``: say which posts
+    and why, send nothing (no Label Studio needed)."""
     aggregated = project_labels(store, project_name, aggregation=aggregation)
     chosen = select_uncertain(aggregated, max_posterior=max_posterior, severity_gap=severity_gap)
     reasons = {item.post_pk: found for item, found in chosen}
-    report = send_to_adjudication(
-        store, connection, project_name, list(reasons), reasons=reasons, aggregated=aggregated
-    )
+    if dry_run:
+        report = _would_send(store, project_name, aggregated, reasons)
+    else:
+        assert connection is not None, "sending needs Label Studio"
+        report = send_to_adjudication(
+            store, connection, project_name, list(reasons), reasons=reasons, aggregated=aggregated
+        )
     report.selected = len(chosen)
     report.reasons = count_posts_by_kind(reasons.values())
     return report
+
+
+def _would_send(
+    store: Store,
+    project_name: str,
+    aggregated: ProjectLabels,
+    reasons: dict[int, list[Reason]],
+) -> AdjudicationReport:
+    """What :func:`send_to_adjudication` would send: every chosen post not there yet."""
+    with store.session() as session:
+        parent, _ = project_and_taxonomy(session, project_name)
+        found = adjudication_project(session, parent.id)
+        there = (
+            set(session.exec(select(Task.post_pk).where(Task.project_id == found.id)))
+            if found is not None
+            else set()
+        )
+    new = [pk for pk in reasons if pk not in there]
+    return AdjudicationReport(
+        project=project_name,
+        adjudication_project=found.name if found is not None else project_name + SUFFIX,
+        ls_project_id=found.ls_project_id if found is not None else None,
+        selected=len(reasons),
+        sent=0,
+        already_there=len(reasons) - len(new),
+        items=[
+            {
+                "post_pk": pk,
+                "post_id": aggregated.items[pk].post_id,
+                "reasons": [reason.as_dict() for reason in reasons[pk]],
+            }
+            for pk in new
+        ],
+    )
 
 
 def send_to_adjudication(
@@ -127,6 +167,33 @@ def send_to_adjudication(
     post, when the caller has them already)."""
     aggregated = aggregated or project_labels(store, project_name)
     adjudication, ls_project_id = _ensure_project(store, connection, project_name)
+    # The adjudication project is a project too: a push of it at the same moment must not
+    # import these tasks a second time.
+    with project_lock(store, adjudication.name, command="adjudicate"):
+        return _send(
+            store,
+            connection,
+            project_name,
+            post_pks,
+            adjudication,
+            ls_project_id,
+            aggregated,
+            reason,
+            reasons,
+        )
+
+
+def _send(
+    store: Store,
+    connection: LabelStudioConnection,
+    project_name: str,
+    post_pks: list[int],
+    adjudication: Project,
+    ls_project_id: int,
+    aggregated: ProjectLabels,
+    reason: Reason | None,
+    reasons: dict[int, list[Reason]] | None,
+) -> AdjudicationReport:
     with store.session() as session:
         there = set(session.exec(select(Task.post_pk).where(Task.project_id == adjudication.id)))
         posts = {post.id: post for post in session.exec(select(Post).where(Post.id.in_(post_pks)))}

@@ -18,8 +18,13 @@ from typing import Any
 from sqlmodel import select
 
 from annotate.aggregation import Aggregation, BinaryRelevance, Reason, finalize_labels
-from annotate.store import Adjudication, Annotation, Annotator, GoldItem, Store, Task
-from annotate.store.queries import live_annotations, project_and_taxonomy, project_gold
+from annotate.store import Adjudication, Annotation, Annotator, GoldItem, Post, Store, Task
+from annotate.store.queries import (
+    live_annotations,
+    project_and_taxonomy,
+    project_gold,
+    tasks_with_posts,
+)
 from annotate.taxonomy import Taxonomy as TaxonomySpec
 
 CATEGORY, SEVERITY = "category", "severity"
@@ -31,6 +36,8 @@ class PostLabels:
     should look at it (``reasons``; empty when the aggregate is confident)."""
 
     post_pk: int
+    source: str
+    post_id: str
     labels: list[str]
     severity: str | None
     label_probs: dict[str, float]
@@ -96,6 +103,13 @@ def project_labels(
     by_post = {pk: items for pk, items in by_post.items() if len(items) >= min_annotators}
     if not by_post:
         return ProjectLabels(project_name, aggregation, taxonomy, {})
+    with store.session() as session:
+        ids = {
+            pk: (source, post_id)
+            for pk, source, post_id in session.exec(
+                tasks_with_posts(project_id, Task.post_pk, Post.source, Post.post_id)
+            )
+        }
     category = taxonomy.field(CATEGORY)
     exclusive = {label.id for label in category.labels if label.exclusive}
     relevance = BinaryRelevance(base=aggregation.estimator(), exclusive=exclusive)
@@ -129,8 +143,11 @@ def project_labels(
             violations=violations(taxonomy),
         )
         ordered = [label for label in category.label_ids if label in final.labels]
+        source, post_id = ids[pk]
         item = PostLabels(
             post_pk=pk,
+            source=source,
+            post_id=post_id,
             labels=ordered,
             severity=final.severity,
             label_probs=label_probs,

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from annotate.corpus import IngestReport, ProgressCallback, Reject
     from annotate.demo_loop import DemoSummary
     from annotate.labelstudio import LabelStudioConnection
+    from annotate.post_labels import ProjectLabels
     from annotate.projects import ProjectInfo, SyncReport
     from annotate.publish import PublishReport
     from annotate.pull import PullReport
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from annotate.report import AgreementReport
     from annotate.review import ReviewQueue
     from annotate.status import ProjectStatus
+    from annotate.store import RecordedAnnotations
     from annotate.taxonomy import Taxonomy
 
 __all__ = ["InitReport", "Workspace"]
@@ -147,6 +149,7 @@ class Workspace:
 
     @property
     def path(self) -> Path:
+        """The workspace folder (settings file, SQLite database, secret)."""
         return self.settings.workspace
 
     @property
@@ -188,6 +191,7 @@ class Workspace:
         return self.folder.pseudonymise(value, kind)
 
     def close(self) -> None:
+        """Let go of the store's connections (``with Workspace.open(...) as ws`` does it)."""
         if self._store is not None:
             self._store.dispose()
             self._store = None
@@ -283,6 +287,7 @@ class Workspace:
         )
 
     def projects(self) -> list[ProjectInfo]:
+        """The projects recorded in the store."""
         from annotate.projects import list_projects
 
         return list_projects(self.store)
@@ -415,6 +420,31 @@ class Workspace:
             on_wait=self.say,
         )
 
+    def record_annotations(
+        self,
+        project: str,
+        rows: Iterable[Any],
+        *,
+        taxonomy: str | Path | None = None,
+        batch: str | None = None,
+        gold: Mapping[Any, Mapping[str, Any]] | None = None,
+    ) -> RecordedAnnotations:
+        """Record annotations that did not come from Label Studio (another tool, an old
+        spreadsheet, a simulation) as a long table ``(post, annotator, labels)``; see
+        :func:`annotate.store.record_annotations`. Annotators named by e-mail are stored
+        under their pseudonym."""
+        from annotate.store import record_annotations
+
+        return record_annotations(
+            self.store,
+            project,
+            rows,
+            taxonomy=self.taxonomy(taxonomy),
+            batch=batch,
+            gold=gold,
+            pseudonymise=self.pseudonymise,
+        )
+
     def status(self, project: str) -> ProjectStatus:
         """Per batch and per annotator: tasks, done, skipped, overlap coverage, lead time."""
         from annotate.status import project_status
@@ -455,6 +485,22 @@ class Workspace:
 
     # --------------------------------------------------------------- labels per post
 
+    def labels(
+        self,
+        project: str,
+        *,
+        aggregation: Aggregation = Aggregation.DAWID_SKENE,
+        min_annotators: int = 1,
+    ) -> ProjectLabels:
+        """Labels per post, computed now from the annotations (rules applied, adjudicated
+        decisions on top): ``items`` by post, each with labels, severity, posteriors, the
+        annotators' answers and the reasons a person should look at it."""
+        from annotate.post_labels import project_labels
+
+        return project_labels(
+            self.store, project, aggregation=aggregation, min_annotators=min_annotators
+        )
+
     def aggregate(
         self,
         project: str,
@@ -476,18 +522,21 @@ class Workspace:
         max_posterior: float = 0.8,
         severity_gap: int = 2,
         aggregation: Aggregation = Aggregation.DAWID_SKENE,
+        dry_run: bool = False,
         wait: bool = True,
     ) -> AdjudicationReport:
-        """Send posts whose aggregate is uncertain to the project's adjudication project."""
+        """Send posts whose aggregate is uncertain to the project's adjudication project;
+        ``dry_run`` says which and why and sends nothing (no Label Studio needed)."""
         from annotate.adjudication import adjudicate
 
         return adjudicate(
             self.store,
-            self.label_studio,
+            None if dry_run else self.label_studio,
             project,
             max_posterior=max_posterior,
             severity_gap=severity_gap,
             aggregation=aggregation,
+            dry_run=dry_run,
             wait=wait,
             on_wait=self.say,
         )
@@ -573,6 +622,64 @@ class Workspace:
         from annotate.registry import Registry
 
         return Registry(self.settings, store=self.store)
+
+    def demo_corpus(
+        self,
+        out: str | Path,
+        *,
+        size: int | None = None,
+        seed: int | None = None,
+        templates: str | Path | None = None,
+    ) -> int:
+        """Write the demo corpus (``.jsonl``, ``.csv`` or ``.parquet``) for this workspace's
+        taxonomy; returns how many posts were written."""
+        from annotate import demo
+
+        return demo.write_corpus(
+            out,
+            size=demo.DEMO_SIZE if size is None else size,
+            seed=demo.DEMO_SEED if seed is None else seed,
+            taxonomy=self.taxonomy(),
+            templates=templates,
+        )
+
+    def simulate_labelling(
+        self, project: str, *, posts: int = 300, source: str = "demo", seed: int = 0
+    ) -> RecordedAnnotations:
+        """The demo's simulated team (an expert, a careful and a hasty annotator) labels
+        ``posts`` demo posts of the store into ``project``, recorded without Label Studio:
+        for tutorials, notebooks and tests. The posts' hidden true labels come from the demo
+        corpus."""
+        from annotate.simulation import DEFAULT_TEAM, simulate_labels
+        from annotate.store import Post
+
+        taxonomy = self.taxonomy()
+        with self.store.session() as session:
+            stored = session.exec(
+                Post.__table__.select().where(Post.source == source).order_by(Post.id).limit(posts)
+            ).all()
+        if not stored:
+            raise InputError(
+                f"No posts of source {source!r} in the store to label.",
+                hint="Ingest the demo corpus first (Workspace.demo_corpus, then ingest).",
+            )
+        rows = [
+            (
+                post.id,
+                f"ann-{member.name}",
+                simulate_labels(
+                    member,
+                    post.post_id,
+                    (post.meta or {}).get("true_labels") or [],
+                    (post.meta or {}).get("true_severity"),
+                    seed,
+                    taxonomy=taxonomy,
+                ),
+            )
+            for post in stored
+            for member in DEFAULT_TEAM
+        ]
+        return self.record_annotations(project, rows, batch="simulated")
 
     def demo_loop(self, *, batch_size: int = 150, seed: int = 7) -> DemoSummary:
         """The whole loop on the demo corpus (what ``make demo`` runs): a Label Studio of its
