@@ -159,7 +159,10 @@ def aggregate_project(
                 "severity": item.severity,
                 "label_probs": [round(item.label_probs.get(c, 0.0), 6) for c in category_ids],
                 "n_annotators": item.n_annotators,
-                "item_agreement": agreeing / item.n_annotators if item.n_annotators else 0.0,
+                # One annotator agrees with nobody: not measurable, not 1.0.
+                "item_agreement": (
+                    agreeing / item.n_annotators if item.n_annotators >= 2 else None
+                ),
                 "annotations": [
                     {
                         "annotator": a["annotator"],

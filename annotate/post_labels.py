@@ -170,6 +170,9 @@ def project_labels(
         if decision is not None:
             item.labels = list(decision.get(CATEGORY) or [])
             item.severity = decision.get(SEVERITY)
+            # The expert's decision is certain: soft labels follow it (one-hot), so that the
+            # most likely label is always among the final ones.
+            item.label_probs = {label: float(label in item.labels) for label in label_probs}
             item.adjudicated = True
             item.reasons = []
         items[pk] = item

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlmodel import select
-from test_publish import annotate_posts, workspace  # noqa: F401 (a fixture)
+from test_publish import TAXONOMY, annotate_posts, workspace  # noqa: F401 (a fixture)
 
 from annotate.aggregation import Aggregation, Reason
 from annotate.aggregation_runs import aggregate_project, ensure_aggregated, fresh_run
@@ -110,6 +110,9 @@ def test_new_inputs_make_the_run_stale(workspace):  # noqa: F811
     ensure_aggregated(store, "round-1", "dawid-skene")
     row = stored(store)[post.id]
     assert (row.labels, row.severity, row.adjudicated) == (["extortion"], "high", True)
+    # The soft labels follow the decision: the most likely label is a final one.
+    category = list(TAXONOMY.field("category").label_ids)
+    assert row.label_probs == [float(label == "extortion") for label in category]
 
     # New annotated posts too.
     annotate_posts(store, "round-1", posts[500:510])
@@ -117,6 +120,13 @@ def test_new_inputs_make_the_run_stale(workspace):  # noqa: F811
     assert len(stored(store)) == 500  # until aggregated again
     ensure_aggregated(store, "round-1", "dawid-skene")
     assert len(stored(store)) == 510
+
+    # A post with a single annotator: agreement is not measurable (None), not 1.0.
+    single = posts[600]
+    annotate_posts(store, "round-1", [single], annotators=1)
+    ensure_aggregated(store, "round-1", "dawid-skene")
+    assert stored(store)[single.id].item_agreement is None
+    assert stored(store)[post.id].item_agreement is not None
 
 
 def test_a_failed_run_keeps_the_previous_aggregates(workspace, monkeypatch):  # noqa: F811

@@ -22,8 +22,9 @@ from tests.cli import invoke
 TAXONOMY = load_taxonomy()
 
 
-def annotate_posts(store, project_name, posts):
-    """Three simulated annotators label ``posts`` of a project made directly in the store."""
+def annotate_posts(store, project_name, posts, annotators=3):
+    """Simulated annotators (three by default) label ``posts`` of a project made directly in
+    the store."""
     record_annotations(
         store,
         project_name,
@@ -39,7 +40,7 @@ def annotate_posts(store, project_name, posts):
                 ),
             )
             for post in posts
-            for simulated in DEFAULT_TEAM
+            for simulated in DEFAULT_TEAM[:annotators]
         ],
         taxonomy=TAXONOMY,
         batch="random",

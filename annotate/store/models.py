@@ -312,7 +312,9 @@ class Aggregate(SQLModel, table=True):
     severity: str | None = Field(default=None, max_length=100)
     label_probs: list[float] | None = _json()
     n_annotators: int = 0
-    item_agreement: float = 0.0
+    #: Share of the post's annotators whose labels equal the final ones; None with a single
+    #: annotator (agreement is not measurable).
+    item_agreement: float | None = None
     annotations: list[Any] | None = _json()
     evidence: list[Any] | None = _json()
     reasons: list[str] | None = _json()
