@@ -68,12 +68,13 @@ main()
 """
 
 # Kill points per command: (function, before|after, n-th call, module constants to set).
+BATCHES = "annotate.ingest.writer:BATCH_SIZE=150"
 INGEST_POINTS = [
-    ("annotate.corpus:_PostWriter.flush", "before", 2, "annotate.corpus:BATCH_SIZE=150"),
-    ("annotate.corpus:_PostWriter.flush", "after", 1, "annotate.corpus:BATCH_SIZE=150"),
-    ("annotate.corpus:_PostWriter.flush", "after", 3, "annotate.corpus:BATCH_SIZE=150"),
-    ("annotate.corpus:_finish_run", "before", 1, ""),
-    ("annotate.corpus:ingest_files", "before", 1, ""),
+    ("annotate.ingest.writer:_PostWriter.flush", "before", 2, BATCHES),
+    ("annotate.ingest.writer:_PostWriter.flush", "after", 1, BATCHES),
+    ("annotate.ingest.writer:_PostWriter.flush", "after", 3, BATCHES),
+    ("annotate.ingest:_finish_run", "before", 1, ""),
+    ("annotate.ingest:ingest_files", "before", 1, ""),
 ]
 CHUNKS = "annotate.batches:CHUNK_SIZE=25"
 PUSH_POINTS = [
