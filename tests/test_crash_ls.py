@@ -260,12 +260,16 @@ def same_content(manifest: dict, reference: dict) -> bool:
 
 
 def test_the_kill_points_exist():
-    """A renamed function must not silently turn a crash scenario into a clean run."""
+    """A renamed function or module constant must not silently turn a crash scenario into a
+    clean run (the killer would set a constant nothing reads)."""
     import importlib
 
-    for function, *_ in INGEST_POINTS + PUSH_POINTS + PULL_POINTS + PUBLISH_POINTS:
+    for function, _, _, settings in INGEST_POINTS + PUSH_POINTS + PULL_POINTS + PUBLISH_POINTS:
         module, _, qualname = function.partition(":")
         owner = importlib.import_module(module)
         for part in qualname.split("."):
             owner = getattr(owner, part)
         assert callable(owner), function
+        for assignment in filter(None, settings.split(";")):
+            module, _, name = assignment.partition("=")[0].partition(":")
+            assert isinstance(getattr(importlib.import_module(module), name), int), assignment
