@@ -24,7 +24,7 @@ from sqlmodel import select
 from annotate import demo
 from annotate.batches import push, sample_batch
 from annotate.config import Settings
-from annotate.corpus import ingest_files, post_stats
+from annotate.ingest import ingest_files, post_stats
 from annotate.labelstudio import LabelStudioConnection, connect, connect_to
 from annotate.projects import create_project, list_projects, sync_project
 from annotate.pull import pull

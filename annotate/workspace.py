@@ -46,8 +46,8 @@ if TYPE_CHECKING:
     from annotate.aggregation_runs import AggregationReport
     from annotate.annotators import AnnotatorSummary
     from annotate.batches import PushReport, SampleResult
-    from annotate.corpus import IngestReport, ProgressCallback, Reject
     from annotate.demo_loop import DemoSummary
+    from annotate.ingest import IngestReport, ProgressCallback, Reject
     from annotate.labelstudio import LabelStudioConnection
     from annotate.post_labels import ProjectLabels
     from annotate.projects import ProjectInfo, SyncReport
@@ -240,9 +240,9 @@ class Workspace:
         on_reject: Callable[[Reject], None] | None = None,
         progress: ProgressCallback | None = None,
     ) -> IngestReport:
-        """Read post files into the store (see :func:`annotate.corpus.ingest_files`); rejected
+        """Read post files into the store (see :func:`annotate.ingest.ingest_files`); rejected
         rows are listed in ``exports/rejects/``."""
-        from annotate.corpus import ingest_files
+        from annotate.ingest import ingest_files
 
         return ingest_files(
             self.store,
@@ -260,7 +260,7 @@ class Workspace:
 
     def post_stats(self) -> dict[str, Any]:
         """Stored posts by source, platform, language and month, and identical-text groups."""
-        from annotate.corpus import post_stats
+        from annotate.ingest import post_stats
 
         return post_stats(self.store)
 

@@ -62,7 +62,7 @@ from sqlmodel import select
 from annotate import demo
 from annotate.batches import push, record_batch, task_data
 from annotate.config import WorkspaceFolder, ensure_workspace, load_settings
-from annotate.corpus import ingest_files
+from annotate.ingest import ingest_files
 from annotate.labelstudio import LabelStudioConnection, connect_to
 from annotate.projects import create_project
 from annotate.pull import pull

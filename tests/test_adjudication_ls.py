@@ -11,7 +11,7 @@ from annotate.adjudication import adjudicate
 from annotate.aggregation import ReasonKind
 from annotate.batches import push, record_batch
 from annotate.config import WorkspaceFolder, ensure_workspace, load_settings
-from annotate.corpus import ingest_files
+from annotate.ingest import ingest_files
 from annotate.labelstudio import connect_to
 from annotate.post_labels import project_labels
 from annotate.projects import create_project

@@ -68,12 +68,13 @@ main()
 """
 
 # Kill points per command: (function, before|after, n-th call, module constants to set).
+BATCHES = "annotate.ingest.writer:BATCH_SIZE=150"
 INGEST_POINTS = [
-    ("annotate.corpus:_PostWriter.flush", "before", 2, "annotate.corpus:BATCH_SIZE=150"),
-    ("annotate.corpus:_PostWriter.flush", "after", 1, "annotate.corpus:BATCH_SIZE=150"),
-    ("annotate.corpus:_PostWriter.flush", "after", 3, "annotate.corpus:BATCH_SIZE=150"),
-    ("annotate.corpus:_finish_run", "before", 1, ""),
-    ("annotate.corpus:ingest_files", "before", 1, ""),
+    ("annotate.ingest.writer:_PostWriter.flush", "before", 2, BATCHES),
+    ("annotate.ingest.writer:_PostWriter.flush", "after", 1, BATCHES),
+    ("annotate.ingest.writer:_PostWriter.flush", "after", 3, BATCHES),
+    ("annotate.ingest:_finish_run", "before", 1, ""),
+    ("annotate.ingest:ingest_files", "before", 1, ""),
 ]
 CHUNKS = "annotate.batches:CHUNK_SIZE=25"
 PUSH_POINTS = [
@@ -259,12 +260,16 @@ def same_content(manifest: dict, reference: dict) -> bool:
 
 
 def test_the_kill_points_exist():
-    """A renamed function must not silently turn a crash scenario into a clean run."""
+    """A renamed function or module constant must not silently turn a crash scenario into a
+    clean run (the killer would set a constant nothing reads)."""
     import importlib
 
-    for function, *_ in INGEST_POINTS + PUSH_POINTS + PULL_POINTS + PUBLISH_POINTS:
+    for function, _, _, settings in INGEST_POINTS + PUSH_POINTS + PULL_POINTS + PUBLISH_POINTS:
         module, _, qualname = function.partition(":")
         owner = importlib.import_module(module)
         for part in qualname.split("."):
             owner = getattr(owner, part)
         assert callable(owner), function
+        for assignment in filter(None, settings.split(";")):
+            module, _, name = assignment.partition("=")[0].partition(":")
+            assert isinstance(getattr(importlib.import_module(module), name), int), assignment

@@ -19,8 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 from sqlmodel import func, select
 
-from annotate.corpus import ingest_files, post_stats
 from annotate.errors import InputError
+from annotate.ingest import ingest_files, post_stats
 from annotate.store import IngestRun, Post, open_store
 from annotate.text import text_hash
 from tests.cli import invoke
@@ -468,7 +468,7 @@ def test_csv_field_over_the_csv_module_default_limit_is_one_post(store, tmp_path
 
 
 def test_csv_field_over_the_limit_rejects_its_row_and_the_next_rows_are_read(store, tmp_path):
-    from annotate.corpus import MAX_FIELD_CHARS
+    from annotate.ingest import MAX_FIELD_CHARS
 
     path = write_csv(
         tmp_path / "p.csv",
@@ -493,7 +493,7 @@ def test_csv_field_over_the_limit_rejects_its_row_and_the_next_rows_are_read(sto
 
 
 def test_text_over_the_limit_is_rejected_in_json_lines_too(store, tmp_path):
-    from annotate.corpus import MAX_FIELD_CHARS
+    from annotate.ingest import MAX_FIELD_CHARS
 
     path = write_jsonl(
         tmp_path / "p.jsonl",

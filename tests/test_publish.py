@@ -10,8 +10,8 @@ from sqlmodel import select
 
 from annotate import demo
 from annotate.config import WorkspaceFolder, ensure_workspace, load_settings
-from annotate.corpus import ingest_files
 from annotate.errors import AnnotateError
+from annotate.ingest import ingest_files
 from annotate.publish import publish, verify, version_folder
 from annotate.simulation import DEFAULT_TEAM, simulate_labels
 from annotate.splits import near_duplicate_groups

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 import yaml
 
-from annotate.corpus import ingest_files
 from annotate.demo import VIOLATION_LABELS, generate_posts
 from annotate.errors import InputError
+from annotate.ingest import ingest_files
 from annotate.sampling import (
     SAMPLING_FIELDS,
     UNKNOWN,

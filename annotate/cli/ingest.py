@@ -27,7 +27,7 @@ from rich.progress import (
 from rich.text import Text
 
 from annotate.cli._shared import JsonOpt, emit, say, stderr, table, workspace
-from annotate.corpus import Reject
+from annotate.ingest import Reject
 
 
 class _RowsPerSecond(ProgressColumn):
