@@ -45,12 +45,11 @@ from annotate.registry import (
     survey,
     verify,
     version_folder,
-    version_key,
 )
+from annotate.semver import Bump, SemVer
 from annotate.store import Aggregate, Batch, DatasetVersion, Post, Project, PullRun, Store
 from annotate.store import Taxonomy as TaxonomyRow
 from annotate.store.queries import stored_taxonomy
-from annotate.taxonomy import SEMVER
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}")
 SPLITS = ("train", "validation", "test")
@@ -128,8 +127,7 @@ def publish(
 
     if not NAME.fullmatch(name):
         raise InputError(f"Dataset name {name!r} must be lower-case letters, digits, . _ -.")
-    if not SEMVER.fullmatch(version):
-        raise InputError(f"Version {version!r} is not a semantic version like 1.0.0.")
+    number = SemVer.parse(version)
     aggregation = Aggregation.parse(aggregation)
     target = version_folder(settings, name, version)
     found = survey(settings, name, None if dry_run else store, tidy=not dry_run)
@@ -202,8 +200,8 @@ def publish(
             provenance=plan.provenance,
             notices=found.publish_notices(broken, previous),
         )
-        bump = changelog["suggested_bump"]
-        if previous and _bump(previous["version"], version) < _BUMPS[bump]:
+        bump = Bump(changelog["suggested_bump"])
+        if previous and number.bump_from(SemVer.parse(previous["version"])).rank < bump.rank:
             raise AnnotateError(
                 f"{name} {version} needs a {bump} bump over {previous['version']} "
                 f"({changelog['reason']}).",
@@ -878,7 +876,7 @@ def _changelog(previous, labels_by_post, taxonomy, broken=()) -> dict[str, Any]:
     old_taxonomy = previous["provenance"]["taxonomy"]
     if (
         old_taxonomy["sha256"] != taxonomy.content_hash
-        and version_key(taxonomy.version)[0] > version_key(old_taxonomy["version"])[0]
+        and SemVer.parse(taxonomy.version).major > SemVer.parse(old_taxonomy["version"]).major
     ):
         bump, reason = "major", "the taxonomy changed incompatibly"
     elif added or removed:
@@ -896,14 +894,6 @@ def _changelog(previous, labels_by_post, taxonomy, broken=()) -> dict[str, Any]:
         "relabelled": len(relabelled),
         **skipped,
     }
-
-
-_BUMPS = {"patch": 1, "minor": 2, "major": 3}
-
-
-def _bump(old: str, new: str) -> int:
-    a, b = version_key(old), version_key(new)
-    return 3 if b[0] > a[0] else 2 if b[1] > a[1] else 1 if b[2] > a[2] else 0
 
 
 def _md(text: str) -> str:

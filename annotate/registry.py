@@ -49,12 +49,12 @@ from sqlmodel import select
 
 from annotate.config import Settings
 from annotate.errors import AnnotateError
+from annotate.semver import PATTERN, SemVer
 from annotate.store import DatasetVersion, Store
-from annotate.taxonomy import SEMVER
 
 MANIFEST = "manifest.json"
 OWNER = ".publishing"  # in a staging folder: who writes it (locked while they do)
-STAGING = re.compile(r"\.(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)-\w+")
+STAGING = re.compile(rf"\.{PATTERN.pattern}-\w+")
 # A staging folder without an owner file is abandoned once nothing in it changed for this long.
 ABANDONED_AFTER = 3600.0
 
@@ -71,13 +71,8 @@ def list_versions(settings: Settings, name: str) -> list[str]:
     folder = settings.effective_registry / name
     if not folder.is_dir():
         return []
-    found = [p.name for p in folder.iterdir() if p.is_dir() and SEMVER.fullmatch(p.name)]
-    return sorted(found, key=version_key)
-
-
-def version_key(version: str) -> tuple[int, int, int]:
-    major, minor, patch = (int(part) for part in version.split("."))
-    return major, minor, patch
+    found = [p.name for p in folder.iterdir() if p.is_dir() and SemVer.is_valid(p.name)]
+    return sorted(found, key=SemVer.parse)
 
 
 class Damage(StrEnum):
@@ -281,10 +276,15 @@ class Survey:
         """The manifest of the newest usable version before ``version`` (``None``: there is
         none) and the broken versions between the two, which a new version cannot be
         compared with."""
-        earlier = [e for e in self.entries if version_key(e.version) < version_key(version)]
+        this = SemVer.parse(version)
+        earlier = [entry for entry in self.entries if SemVer.parse(entry.version) < this]
         usable = [entry for entry in earlier if entry.ok]
-        newest = version_key(usable[-1].version) if usable else (-1, -1, -1)
-        skipped = [e for e in earlier if not e.ok and version_key(e.version) > newest]
+        newest = SemVer.parse(usable[-1].version) if usable else None
+        skipped = [
+            entry
+            for entry in earlier
+            if not entry.ok and (newest is None or SemVer.parse(entry.version) > newest)
+        ]
         return (usable[-1].manifest if usable else None), skipped
 
     def publish_notices(

@@ -39,6 +39,7 @@ from annotate.registry import (
     survey,
     verify,
 )
+from annotate.semver import SemVer
 
 app = new_app("datasets", help="List, inspect, compare and pull published dataset versions.")
 
@@ -89,6 +90,7 @@ def publish(
     The suggested bump: major for an incompatible taxonomy change, minor when items were
     added, patch when only labels changed.
     """
+    SemVer.parse(version, "--version")
     try:
         fractions = tuple(float(part) for part in split.split(","))
     except ValueError:
