@@ -180,8 +180,7 @@ def _adjudicate(store, connection, workspace, seed, say) -> dict[str, Any]:
 
 def _publish(store, settings, workspace, say) -> dict[str, Any]:
     """The next dataset version of the demo (1.0.0, then a minor bump per run)."""
-    from annotate.publish import publish
-    from annotate.registry import list_versions
+    from annotate.registry import list_versions, publish
     from annotate.semver import Bump, SemVer
 
     name = "financial-misinfo-demo"

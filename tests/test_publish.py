@@ -12,7 +12,7 @@ from annotate import demo
 from annotate.config import WorkspaceFolder, ensure_workspace, load_settings
 from annotate.corpus import ingest_files
 from annotate.errors import AnnotateError
-from annotate.publish import publish, verify, version_folder
+from annotate.registry import publish, verify, version_folder
 from annotate.simulation import DEFAULT_TEAM, simulate_labels
 from annotate.splits import near_duplicate_groups
 from annotate.store import Annotation, Batch, Post, Task, open_store, record_annotations
@@ -218,9 +218,9 @@ def test_versions_are_immutable_and_test_stays_test(workspace):
 @pytest.mark.parametrize(
     "where",
     [
-        "annotate.publish._plan_rows",
+        "annotate.registry.read.plan_rows",
         "annotate.splits.leak_free_splits",
-        "annotate.publish.render_card",
+        "annotate.registry.card.render_card",
     ],
 )
 def test_interrupted_publish_leaves_nothing(workspace, monkeypatch, where):

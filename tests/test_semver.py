@@ -3,6 +3,7 @@
 import pytest
 
 from annotate.errors import InputError
+from annotate.registry.staging import STAGING
 from annotate.semver import Bump, SemVer, VersionError
 
 
@@ -56,3 +57,8 @@ def test_the_bump_between_two_versions(old, new, bump):
 
 def test_bumps_rank_by_size():
     assert [bump.rank for bump in Bump] == [-1, 0, 1, 2, 3]
+
+
+def test_staging_folders_are_named_after_a_version():
+    assert STAGING.fullmatch(".1.2.0-abc_123")
+    assert not STAGING.fullmatch(".1.2-abc") and not STAGING.fullmatch("1.2.0-abc")
