@@ -1,5 +1,6 @@
 """Publishing dataset versions to the local registry and loading them with datasets."""
 
+import gc
 import json
 from datetime import UTC, datetime
 
@@ -234,6 +235,45 @@ def test_interrupted_publish_leaves_nothing(workspace, monkeypatch, where):
         publish(store, settings, space, "finmis", "1.0.0", projects=["round-1"])
     parent = settings.effective_registry / "finmis"
     assert list(parent.iterdir()) == []  # not even the hidden staging folder
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_publish_leaves_the_garbage_collector_as_it_found_it(workspace, monkeypatch, enabled):
+    """The collector is paused only while the rows are read (none of their objects makes a
+    cycle), then set back as it was, also when publishing fails on the way."""
+    settings, space, store, _ = workspace
+    import annotate.registry.read
+    import annotate.splits
+
+    seen = {}
+
+    def spy(module, name, moment):
+        original = getattr(module, name)
+
+        def spied(*args, **kwargs):
+            seen[moment] = gc.isenabled()
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, spied)
+
+    spy(annotate.registry.read, "plan_rows", "reading rows")
+    spy(annotate.splits, "leak_free_splits", "choosing splits")
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        publish(store, settings, space, "finmis", "1.0.0", projects=["round-1"], dry_run=True)
+        assert gc.isenabled() is enabled
+        assert seen == {"reading rows": False, "choosing splits": enabled}
+
+        def crash(*args, **kwargs):
+            raise RuntimeError("the store went away")
+
+        monkeypatch.setattr(annotate.registry.read, "plan_rows", crash)
+        with pytest.raises(RuntimeError, match="went away"):
+            publish(store, settings, space, "finmis", "1.0.0", projects=["round-1"])
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 def test_a_dry_run_writes_nothing(workspace):

@@ -16,11 +16,9 @@ The steps: :mod:`~annotate.registry.read` (the store, once), :mod:`annotate.spli
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -62,22 +60,7 @@ class PublishReport:
         return data
 
 
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector (as a decorator, for a whole call): publishing makes
-    millions of small objects without cycles, and the collections they set off, each one
-    slower as the heap grows, took a third of the time of a million-post version."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 @locks_projects("projects", command="publish")
-@_no_gc()
 def publish(
     store: Store,
     settings: Settings,
@@ -154,7 +137,7 @@ def publish(
         progress("choosing splits", 0, None)
         splits = leak_free_splits(
             plan.post_ids,
-            plan.label_sets,
+            plan.frozen_label_sets(),
             plan.accounts,
             plan.near_groups,
             fractions=split,
@@ -165,13 +148,7 @@ def publish(
         plan.excluded["withheld_between_splits"] = len(splits.withheld)
         plan.provenance["splits"] = {"fractions": list(split), "seed": seed, **splits.as_dict()}
         split_codes = splits.codes  # per post of the plan, -1 when withheld
-        labels_by_post = {
-            post_id: [list(labels), severity]
-            for post_id, labels, severity, code in zip(
-                plan.post_ids, plan.label_sets, plan.severities, split_codes.tolist(), strict=True
-            )
-            if code >= 0
-        }
+        labels_by_post = plan.labels_by_post(split_codes)
         changelog = make_changelog(previous, labels_by_post, plan.taxonomy, broken)
         counts = Counter(assignment.values())
         report = PublishReport(
