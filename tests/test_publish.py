@@ -276,6 +276,29 @@ def test_publish_leaves_the_garbage_collector_as_it_found_it(workspace, monkeypa
         (gc.enable if was else gc.disable)()
 
 
+def test_texts_are_published_as_stored(workspace):
+    """Texts travel as UTF-8 bytes from the database to Parquet: backslashes (which a cast to
+    bytea would read as escapes on PostgreSQL), quotes, new lines and non-BMP characters."""
+    settings, space, store, posts = workspace
+    suffix = ' \\x41 \\\\ "quoted",\nnew line, 中文, 📈 and \\u00e9'
+    with store.transaction() as session:
+        for post in posts[:40]:
+            row = session.get(Post, post.id)
+            row.text += suffix
+            session.add(row)
+    report = publish(store, settings, space, "finmis", "1.0.0", projects=["round-1"])
+    expected = {f"demo:{post.post_id}": post.text + suffix for post in posts[:40]}
+    loaded = datasets.load_dataset(report.path)
+    published = {
+        row["post_id"]: row["text"]
+        for part in loaded.values()
+        for row in part
+        if row["post_id"] in expected
+    }
+    assert len(published) >= 20
+    assert all(text == expected[post_id] for post_id, text in published.items())
+
+
 def test_a_dry_run_writes_nothing(workspace):
     settings, space, store, _ = workspace
     report = publish(store, settings, space, "finmis", "1.0.0", projects=["round-1"], dry_run=True)

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Integer, Text, cast, func, literal, type_coerce
+from sqlalchemy import Connection, Integer, LargeBinary, Text, cast, func, literal, type_coerce
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import select
 
 from annotate import __version__
@@ -35,7 +37,8 @@ class Plan:
     rows themselves are spilled; see :func:`plan_version`)."""
 
     taxonomy: Any
-    pks: set[int] = field(default_factory=set)  # posts taken (from the first project)
+    more_projects: bool = False  # rows come from more than one project
+    pks: set[int] = field(default_factory=set)  # with more projects: the posts taken
     post_ids: list[str] = field(default_factory=list)
     accounts: list[str] = field(default_factory=list)
     near_groups: list[Any] = field(default_factory=list)
@@ -43,7 +46,7 @@ class Plan:
     severities: list[str | None] = field(default_factory=list)
     excluded: dict[str, int] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
-    pseudonyms: dict[str, str] = field(default_factory=dict)
+    pseudonyms: dict[str | None, str] = field(default_factory=dict)
     parsed_labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
     schema: Any = None
 
@@ -70,14 +73,14 @@ class Plan:
             if code >= 0
         }
 
-    def account(self, workspace: WorkspaceFolder, account_id: str | None) -> str:
-        """The keyed pseudonym of a poster account ("" for none), computed once per account."""
-        if not account_id:
-            return ""
-        found = self.pseudonyms.get(account_id)
-        if found is None:
-            found = self.pseudonyms[account_id] = workspace.pseudonymise(account_id, "account")
-        return found
+    def accounts_of(self, workspace: WorkspaceFolder, account_ids: list[str | None]) -> list[str]:
+        """The keyed pseudonyms of poster accounts ("" for none), each computed once."""
+        pseudonyms = self.pseudonyms
+        for account_id in set(account_ids) - pseudonyms.keys():
+            pseudonyms[account_id] = (
+                workspace.pseudonymise(account_id, "account") if account_id else ""
+            )
+        return list(map(pseudonyms.__getitem__, account_ids))
 
 
 def plan_version(store, workspace, projects, batches, method, min_annotators, on_stale, spill_path):
@@ -97,7 +100,7 @@ def plan_version(store, workspace, projects, batches, method, min_annotators, on
         for project_name, run in zip(projects, runs, strict=True):
             taxonomy = stored_taxonomy(session.get(TaxonomyRow, run.taxonomy_id))
             if plan is None:
-                plan = Plan(taxonomy=taxonomy)
+                plan = Plan(taxonomy=taxonomy, more_projects=len(projects) > 1)
                 plan.excluded = {"no_aggregate": 0, "too_few_annotators": 0}
                 plan.schema = features(taxonomy).arrow_schema
                 spill = pa.ipc.new_file(str(spill_path), plan.schema)
@@ -170,31 +173,33 @@ def plan_rows(plan: Plan, rows, workspace, wanted_batches, min_annotators):
     parsed, excluded, pks = plan.parsed_labels, plan.excluded, plan.pks
     for text in set(columns[LABELS]) - parsed.keys():  # a few hundred distinct label sets
         parsed[text] = tuple(_json(text) or ())
-    label_sets = [parsed[text] for text in columns[LABELS]]
-    wanted = [
-        (wanted_batches is None or batch in wanted_batches) and pk not in pks
-        for pk, batch in zip(columns[PK], columns[BATCH], strict=True)
-    ]  # else another batch, or taken from an earlier project
-    enough = [n >= min_annotators for n in columns[ANNOTATORS]]
-    keep = [
-        want and ok and bool(values)
-        for want, ok, values in zip(wanted, enough, label_sets, strict=True)
-    ]
-    excluded["too_few_annotators"] += sum(
-        want and not ok for want, ok in zip(wanted, enough, strict=True)
-    )
-    excluded["no_aggregate"] += sum(
-        want and ok and not values
-        for want, ok, values in zip(wanted, enough, label_sets, strict=True)
-    )
-    if not all(keep):
+    label_sets = list(map(parsed.__getitem__, columns[LABELS]))
+    every = wanted_batches is None and not pks  # no other batch, no earlier project
+    if not (every and min(columns[ANNOTATORS]) >= min_annotators and all(label_sets)):
+        wanted = [
+            (wanted_batches is None or batch in wanted_batches) and pk not in pks
+            for pk, batch in zip(columns[PK], columns[BATCH], strict=True)
+        ]  # else another batch, or taken from an earlier project
+        enough = [n >= min_annotators for n in columns[ANNOTATORS]]
+        keep = [
+            want and ok and bool(values)
+            for want, ok, values in zip(wanted, enough, label_sets, strict=True)
+        ]
+        excluded["too_few_annotators"] += sum(
+            want and not ok for want, ok in zip(wanted, enough, strict=True)
+        )
+        excluded["no_aggregate"] += sum(
+            want and ok and not values
+            for want, ok, values in zip(wanted, enough, label_sets, strict=True)
+        )
         positions = [position for position, kept in enumerate(keep) if kept]
         columns = [[column[position] for position in positions] for column in columns]
         label_sets = [label_sets[position] for position in positions]
     if not columns[PK]:
         return None
-    accounts = [plan.account(workspace, account) for account in columns[ACCOUNT]]
-    pks.update(columns[PK])
+    accounts = plan.accounts_of(workspace, columns[ACCOUNT])
+    if plan.more_projects:  # to leave out, in later projects, the posts taken here
+        pks.update(columns[PK])
     plan.post_ids.extend(columns[POST_ID])
     plan.accounts.extend(accounts)
     plan.near_groups.extend(columns[NEAR])
@@ -204,11 +209,10 @@ def plan_rows(plan: Plan, rows, workspace, wanted_batches, min_annotators):
 
 
 _YIELD = 20_000
-
-
 # Positions in a row of _rows_query.
-(PK, POST_ID, TEXT, PLATFORM, ACCOUNT, CREATED, LABELS, PROBS, ANSWERS, EVIDENCE) = range(10)
-(SEVERITY, ANNOTATORS, AGREEMENT, ADJUDICATED, GOLD, BATCH, NEAR) = range(10, 17)
+(PK, POST_ID, TEXT, PLATFORM, ACCOUNT, CREATED, LABELS, NESTED) = range(8)
+(SEVERITY, ANNOTATORS, AGREEMENT, ADJUDICATED, GOLD, BATCH, NEAR) = range(8, 15)
+_WIDTH = 15
 
 
 def _rows_query() -> Any:
@@ -217,11 +221,12 @@ def _rows_query() -> Any:
         select(
             Aggregate.post_pk,
             _post_id(),
-            Post.text,
+            Utf8(Post.text),
             Post.platform,
             Post.account_id,
             _raw(Post.created_at),
-            *(func.coalesce(cast(getattr(Aggregate, name), Text), "[]") for name in _NESTED),
+            _json_text("labels"),
+            Utf8(_nested_document()),
             Aggregate.severity,
             Aggregate.n_annotators,
             Aggregate.item_agreement,
@@ -233,6 +238,42 @@ def _rows_query() -> Any:
         .join(Post, Post.id == Aggregate.post_pk)
         .order_by(Aggregate.post_pk)
     )
+
+
+class Utf8(FunctionElement):
+    """A text expression as its UTF-8 bytes, which the driver hands over as ``bytes``: Arrow
+    takes those as they are, where a ``str`` is decoded by the driver and encoded again by
+    Arrow (for the texts of a million posts, about half a second)."""
+
+    type = LargeBinary()
+    inherit_cache = True
+
+
+@compiles(Utf8)
+def _utf8_cast(element: Utf8, compiler: Any, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS BLOB)"
+
+
+@compiles(Utf8, "postgresql")
+def _utf8_convert(element: Utf8, compiler: Any, **kw: Any) -> str:
+    # Not CAST(... AS bytea), which reads backslashes in the text as escapes.
+    return f"convert_to({compiler.process(element.clauses, **kw)}, 'UTF8')"
+
+
+def _json_text(name: str) -> Any:
+    """The aggregate's JSON column ``name`` as text (``[]`` for none)."""
+    return func.coalesce(cast(getattr(Aggregate, name), Text), "[]")
+
+
+def _nested_document() -> Any:
+    """The nested columns of a row as one line of JSON, ``{"labels": ..., "label_probs":
+    ..., "annotations": ..., "evidence": ...}``, put together by the database: one string
+    per row for the driver to hand over instead of four (see :func:`_nested`)."""
+    document: Any = literal("{", Text)
+    for number, name in enumerate(_NESTED):
+        document = document + literal(f'{"," if number else ""}"{name}":', Text)
+        document = document + _json_text(name)
+    return document + literal("}", Text)
 
 
 @contextlib.contextmanager
@@ -330,11 +371,10 @@ def _chunk(columns, accounts, plan: Plan, schema):
     import pyarrow.compute as pc
 
     post_ids = columns[POST_ID]
-    nested = _nested([columns[number] for number in (LABELS, PROBS, ANSWERS, EVIDENCE)], schema)
+    nested = _nested(columns[NESTED], schema)
     labels = nested.column("labels").combine_chunks()
     category = pa.array(plan.taxonomy.field("category").label_ids)
     severity = pa.array(plan.taxonomy.field("severity").label_ids)
-    adjudicated = pa.array([bool(value) for value in columns[ADJUDICATED]], pa.bool_())
 
     def typed(name: str, values: Any) -> pa.Array:
         return pa.array(values, schema.field(name).type)
@@ -342,8 +382,8 @@ def _chunk(columns, accounts, plan: Plan, schema):
     table = pa.Table.from_arrays(
         [
             typed("post_id", post_ids),
-            typed("text", columns[TEXT]),
-            typed("platform", [value or "" for value in columns[PLATFORM]]),
+            _text(columns[TEXT]),
+            typed("platform", columns[PLATFORM]).fill_null(""),
             typed("account", accounts),
             _iso_column(columns[CREATED]),
             pa.ListArray.from_arrays(
@@ -357,38 +397,53 @@ def _chunk(columns, accounts, plan: Plan, schema):
             typed("item_agreement", columns[AGREEMENT]),
             nested.column("annotations"),
             nested.column("evidence"),
-            adjudicated,
-            typed("gold", [bool(value) for value in columns[GOLD]]),
-            typed("batch", [value or -1 for value in columns[BATCH]]),
+            _flags(columns[ADJUDICATED]),
+            _flags(columns[GOLD]),
+            typed("batch", columns[BATCH]).fill_null(-1),
         ],
         schema=schema,
     )
     return table
 
 
+def _text(values: Sequence[bytes]) -> Any:
+    """UTF-8 bytes as an Arrow string column (checked to be UTF-8, not copied)."""
+    import pyarrow as pa
+
+    return pa.array(values, pa.binary()).cast(pa.string())
+
+
+def _flags(values: Sequence[Any]) -> Any:
+    """A flag column as Arrow booleans, from SQLite's 0/1 or PostgreSQL's booleans."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = pa.array(values)
+    if pa.types.is_integer(array.type):
+        array = pc.not_equal(array, 0)
+    return array.cast(pa.bool_()).fill_null(False)
+
+
 _NESTED = ("labels", "label_probs", "annotations", "evidence")
 
 
-def _nested(columns, schema):
-    """The JSON columns of a chunk (labels, label_probs, annotations, evidence; as text)
-    parsed by Arrow's JSON reader into the schema's nested types."""
+def _nested(documents: Sequence[bytes], schema: Any) -> Any:
+    """The nested columns of a chunk (labels, label_probs, annotations, evidence), one JSON
+    document per row (:func:`_nested_document`, UTF-8), parsed by Arrow's JSON reader into
+    the schema's nested types."""
     import pyarrow as pa
     import pyarrow.json as pj
 
-    documents = [
-        f'{{"labels":{a},"label_probs":{b},"annotations":{c},"evidence":{d}}}'
-        for a, b, c, d in zip(*columns, strict=True)
-    ]
     longest = max(map(len, documents), default=0)
-    data = "\n".join(documents).encode()
+    data = b"\n".join(documents)
     types = pa.schema(
         [("labels", pa.list_(pa.string()))] + [schema.field(name) for name in _NESTED[1:]]
     )
     # Arrow parses blocks of the document on several threads; a block holds whole lines, so
-    # it must be larger than the longest (in bytes: up to 4 per character).
+    # it must be larger than the longest.
     return pj.read_json(
         pa.BufferReader(data),
-        read_options=pj.ReadOptions(block_size=max(1 << 20, 4 * longest + 2)),
+        read_options=pj.ReadOptions(block_size=max(1 << 20, longest + 2)),
         parse_options=pj.ParseOptions(explicit_schema=types),
     )
 

@@ -13,6 +13,8 @@ from typing import Any
 from annotate.registry.manifest import SPLITS
 from annotate.registry.read import Plan
 
+ROW_GROUP = 50_000
+
 
 @dataclass
 class Stats:
@@ -25,12 +27,30 @@ class Stats:
     adjudicated: int = 0
     download_size: int = 0  # bytes of the Parquet files
 
+    def add(self, split: str, rows: Any, names: list[str]) -> None:
+        """Count the Arrow table ``rows`` of ``split`` (``names``: the category labels, by
+        class number)."""
+        import pyarrow.compute as pc
+
+        self.counts[split] += rows.num_rows
+        self.sizes[split] += rows.nbytes
+        flat = pc.list_flatten(rows.column("labels"))
+        for entry in pc.value_counts(flat).to_pylist():
+            self.labels[split][names[entry["values"]]] += entry["counts"]
+        answers = pc.list_flatten(rows.column("annotations"))
+        self.annotators.update(pc.unique(pc.struct_field(answers, "annotator")).to_pylist())
+        self.adjudicated += pc.sum(rows.column("adjudicated")).as_py() or 0
+
 
 def write_splits(folder: Path, spill_path: Path, plan: Plan, split_codes, progress) -> Stats:
     """Copy the spilled rows into ``data/{split}-00000-of-00001.parquet``: ``split_codes``
-    holds each row's split number (-1: withheld), in the order of the spill."""
+    holds each row's split number (-1: withheld), in the order of the spill.
+
+    The rows of a split are gathered into row groups of :data:`ROW_GROUP` rows (a chunk of
+    the spill holds a few thousand rows of the smaller splits, and a row group per chunk
+    made files slower to write and to read); each row group is encoded on a thread while
+    the next chunk is filtered."""
     import pyarrow as pa
-    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     schema = plan.schema
@@ -38,11 +58,25 @@ def write_splits(folder: Path, spill_path: Path, plan: Plan, split_codes, progre
     data = folder / "data"
     data.mkdir()
     writers: dict[str, Any] = {}
+    gathered: dict[str, list[Any]] = {split: [] for split in SPLITS}
     stats = Stats()
-    total = int((split_codes >= 0).sum())
+    total, done = int((split_codes >= 0).sum()), 0
     # One thread: writes reach each file in the order they were submitted.
     background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="parquet")
     pending: list[Any] = []
+
+    def flush(split: str) -> None:
+        table = pa.concat_tables(gathered[split])
+        gathered[split] = []
+        writer = writers.get(split)
+        if writer is None:
+            path = data / f"{split}-00000-of-00001.parquet"
+            writer = writers[split] = pq.ParquetWriter(path, schema)
+        pending.append(background.submit(writer.write_table, table, row_group_size=ROW_GROUP))
+        stats.add(split, table, names)
+        while len(pending) > 2:  # bound the rows held in memory
+            pending.pop(0).result()
+
     try:
         with pa.memory_map(str(spill_path)) as source:
             reader = pa.ipc.open_file(source)
@@ -56,26 +90,14 @@ def write_splits(folder: Path, spill_path: Path, plan: Plan, split_codes, progre
                     mask = codes == code
                     if not mask.any():
                         continue
-                    piece = table.filter(pa.array(mask))
-                    writer = writers.get(split)
-                    if writer is None:
-                        path = data / f"{split}-00000-of-00001.parquet"
-                        writer = writers[split] = pq.ParquetWriter(path, schema)
-                    # Parquet encoding runs on a thread while the next chunk is filtered.
-                    pending.append(background.submit(writer.write_table, piece))
-                    stats.counts[split] += piece.num_rows
-                    stats.sizes[split] += piece.nbytes
-                    flat = pc.list_flatten(piece.column("labels"))
-                    for entry in pc.value_counts(flat).to_pylist():
-                        stats.labels[split][names[entry["values"]]] += entry["counts"]
-                    answers = pc.list_flatten(piece.column("annotations"))
-                    stats.annotators.update(
-                        pc.unique(pc.struct_field(answers, "annotator")).to_pylist()
-                    )
-                    stats.adjudicated += pc.sum(piece.column("adjudicated")).as_py() or 0
-                    while len(pending) > 3:  # bound the pieces held in memory
-                        pending.pop(0).result()
-                progress("writing posts", sum(stats.counts.values()), total)
+                    gathered[split].append(table.filter(pa.array(mask)))
+                    if sum(piece.num_rows for piece in gathered[split]) >= ROW_GROUP:
+                        flush(split)
+                done += int((codes >= 0).sum())
+                progress("writing posts", done, total)
+            for split in SPLITS:
+                if gathered[split]:
+                    flush(split)
             for future in pending:
                 future.result()
     finally:
