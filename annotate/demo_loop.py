@@ -180,16 +180,12 @@ def _adjudicate(store, connection, workspace, seed, say) -> dict[str, Any]:
 
 def _publish(store, settings, workspace, say) -> dict[str, Any]:
     """The next dataset version of the demo (1.0.0, then a minor bump per run)."""
-    from annotate.publish import publish
-    from annotate.registry import list_versions
+    from annotate.registry import list_versions, publish
+    from annotate.semver import Bump, SemVer
 
     name = "financial-misinfo-demo"
     versions = list_versions(settings, name)
-    if versions:
-        major, minor, _ = (int(part) for part in versions[-1].split("."))
-        version = f"{major}.{minor + 1}.0"
-    else:
-        version = "1.0.0"
+    version = str(SemVer.parse(versions[-1]).bump(Bump.MINOR)) if versions else "1.0.0"
     report = publish(
         store, settings, workspace, name, version, projects=[DEMO_PROJECT], on_stale=say
     )

@@ -51,9 +51,8 @@ if TYPE_CHECKING:
     from annotate.labelstudio import LabelStudioConnection
     from annotate.post_labels import ProjectLabels
     from annotate.projects import ProjectInfo, SyncReport
-    from annotate.publish import PublishReport
     from annotate.pull import PullReport
-    from annotate.registry import Registry
+    from annotate.registry import PublishReport, Registry
     from annotate.report import AgreementReport
     from annotate.review import ReviewQueue
     from annotate.status import ProjectStatus
@@ -585,7 +584,7 @@ class Workspace:
         """Publish an immutable dataset version to the local registry; with ``to="hub"`` or
         ``"both"`` and ``hub_repo`` also to the Hub (``HF_ENDPOINT``, ``HF_TOKEN``) as tag
         ``vVERSION`` (the version is built locally first either way)."""
-        from annotate.publish import publish, push_to_hub
+        from annotate.registry import publish, push_to_hub
 
         if to not in ("local", "hub", "both"):
             raise InputError(f"--to {to!r}: use local, hub or both.")
@@ -621,7 +620,10 @@ class Workspace:
         """The dataset registry: ``list()``, ``show(ref)``, ``diff(old, new)``, ``pull(ref)``."""
         from annotate.registry import Registry
 
-        return Registry(self.settings, store=self.store)
+        # Without a workspace there is no store to reconcile with (and none is created).
+        settings = self.settings
+        has_store = settings.database_url or settings.workspace.is_dir()
+        return Registry(settings, store=self.store if has_store else None)
 
     def demo_corpus(
         self,

@@ -93,8 +93,8 @@ PULL_POINTS = [  # incremental pulls: the first, full one runs before them
 PUBLISH_POINTS = [
     ("pyarrow.parquet:ParquetWriter.write_table", "after", 1, ""),
     ("pyarrow.parquet:ParquetWriter.close", "after", 2, ""),
-    ("annotate.registry:Staging.promote", "after", 1, ""),
-    ("annotate.publish:record_version", "before", 1, ""),
+    ("annotate.registry.staging:Staging.promote", "after", 1, ""),
+    ("annotate.registry.build:record_version", "before", 1, ""),
 ]
 
 

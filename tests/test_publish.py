@@ -1,5 +1,6 @@
 """Publishing dataset versions to the local registry and loading them with datasets."""
 
+import gc
 import json
 from datetime import UTC, datetime
 
@@ -12,7 +13,7 @@ from annotate import demo
 from annotate.config import WorkspaceFolder, ensure_workspace, load_settings
 from annotate.errors import AnnotateError
 from annotate.ingest import ingest_files
-from annotate.publish import publish, verify, version_folder
+from annotate.registry import publish, verify, version_folder
 from annotate.simulation import DEFAULT_TEAM, simulate_labels
 from annotate.splits import near_duplicate_groups
 from annotate.store import Annotation, Batch, Post, Task, open_store, record_annotations
@@ -219,9 +220,9 @@ def test_versions_are_immutable_and_test_stays_test(workspace):
 @pytest.mark.parametrize(
     "where",
     [
-        "annotate.publish._plan_rows",
+        "annotate.registry.read.plan_rows",
         "annotate.splits.leak_free_splits",
-        "annotate.publish.render_card",
+        "annotate.registry.card.render_card",
     ],
 )
 def test_interrupted_publish_leaves_nothing(workspace, monkeypatch, where):
@@ -235,6 +236,68 @@ def test_interrupted_publish_leaves_nothing(workspace, monkeypatch, where):
         publish(store, settings, space, "finmis", "1.0.0", projects=["round-1"])
     parent = settings.effective_registry / "finmis"
     assert list(parent.iterdir()) == []  # not even the hidden staging folder
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_publish_leaves_the_garbage_collector_as_it_found_it(workspace, monkeypatch, enabled):
+    """The collector is paused only while the rows are read (none of their objects makes a
+    cycle), then set back as it was, also when publishing fails on the way."""
+    settings, space, store, _ = workspace
+    import annotate.registry.read
+    import annotate.splits
+
+    seen = {}
+
+    def spy(module, name, moment):
+        original = getattr(module, name)
+
+        def spied(*args, **kwargs):
+            seen[moment] = gc.isenabled()
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, spied)
+
+    spy(annotate.registry.read, "plan_rows", "reading rows")
+    spy(annotate.splits, "leak_free_splits", "choosing splits")
+    was = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        publish(store, settings, space, "finmis", "1.0.0", projects=["round-1"], dry_run=True)
+        assert gc.isenabled() is enabled
+        assert seen == {"reading rows": False, "choosing splits": enabled}
+
+        def crash(*args, **kwargs):
+            raise RuntimeError("the store went away")
+
+        monkeypatch.setattr(annotate.registry.read, "plan_rows", crash)
+        with pytest.raises(RuntimeError, match="went away"):
+            publish(store, settings, space, "finmis", "1.0.0", projects=["round-1"])
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def test_texts_are_published_as_stored(workspace):
+    """Texts travel as UTF-8 bytes from the database to Parquet: backslashes (which a cast to
+    bytea would read as escapes on PostgreSQL), quotes, new lines and non-BMP characters."""
+    settings, space, store, posts = workspace
+    suffix = ' \\x41 \\\\ "quoted",\nnew line, 中文, 📈 and \\u00e9'
+    with store.transaction() as session:
+        for post in posts[:40]:
+            row = session.get(Post, post.id)
+            row.text += suffix
+            session.add(row)
+    report = publish(store, settings, space, "finmis", "1.0.0", projects=["round-1"])
+    expected = {f"demo:{post.post_id}": post.text + suffix for post in posts[:40]}
+    loaded = datasets.load_dataset(report.path)
+    published = {
+        row["post_id"]: row["text"]
+        for part in loaded.values()
+        for row in part
+        if row["post_id"] in expected
+    }
+    assert len(published) >= 20
+    assert all(text == expected[post_id] for post_id, text in published.items())
 
 
 def test_a_dry_run_writes_nothing(workspace):

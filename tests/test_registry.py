@@ -19,8 +19,7 @@ from sqlmodel import select
 from test_publish import annotate_posts, workspace  # noqa: F401 (a fixture)
 
 from annotate.config import load_settings
-from annotate.publish import publish
-from annotate.registry import version_folder
+from annotate.registry import publish, version_folder
 from annotate.store import DatasetVersion
 from tests.cli import invoke
 

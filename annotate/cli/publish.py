@@ -29,16 +29,8 @@ from annotate.cli._shared import (
     workspace,
 )
 from annotate.errors import InputError
-from annotate.publish import SPLITS, pull_from_hub
-from annotate.registry import (
-    PER_POST,
-    dataset_names,
-    pull_destination,
-    pull_version,
-    resolve,
-    survey,
-    verify,
-)
+from annotate.registry import SPLITS
+from annotate.semver import SemVer
 
 app = new_app("datasets", help="List, inspect, compare and pull published dataset versions.")
 
@@ -89,6 +81,7 @@ def publish(
     The suggested bump: major for an incompatible taxonomy change, minor when items were
     added, patch when only labels changed.
     """
+    SemVer.parse(version, "--version")
     try:
         fractions = tuple(float(part) for part in split.split(","))
     except ValueError:
@@ -138,19 +131,6 @@ def publish(
     emit(data, as_json, render)
 
 
-def _parse_ref(ref: str, need_version: bool = False) -> tuple[str, str | None]:
-    name, _, version = ref.partition("@")
-    if need_version and not version:
-        raise InputError(f"{ref!r} needs a version: NAME@VERSION.")
-    return name, version or None
-
-
-def _resolve(ctx: typer.Context, ref: str) -> tuple[str, str, Path]:
-    name, version = _parse_ref(ref)
-    version, folder = resolve(workspace(ctx).settings, name, version)
-    return name, version, folder
-
-
 @app.command("list")
 def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Published datasets and versions with their row counts; a broken version is listed
@@ -159,27 +139,9 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     Also tidies the registry: removes the staging folders of interrupted publishes, and
     records in the store a complete version whose publish stopped before recording it.
     """
-    ws = workspace(ctx)
-    settings = ws.settings
-    # Without a workspace there is no store to reconcile with (and none is created).
-    has_store = settings.database_url or settings.workspace.is_dir()
-    store = ws.store if has_store else None
-    rows = []
-    for name in dataset_names(settings):
-        found = survey(settings, name, store)
-        for notice in found.notices:
-            say(notice)
-        for entry in found.entries:
-            rows.append(
-                {
-                    "name": name,
-                    "version": entry.version,
-                    "path": str(entry.folder),
-                    "status": "ok" if entry.ok else "broken",
-                    "problem": None if entry.ok else entry.problem.message,
-                    **{s: entry.manifest["rows"].get(s) if entry.ok else None for s in SPLITS},
-                }
-            )
+    listing = workspace(ctx).datasets.list()
+    for notice in listing.notices:
+        say(notice)
 
     def render(items: list) -> None:
         if not items:
@@ -194,7 +156,7 @@ def list_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
             if r["problem"]:
                 say(f"{r['name']} {r['version']} is broken: {r['problem']}")
 
-    emit(rows, as_json, render)
+    emit([row.as_dict() for row in listing.versions], as_json, render)
 
 
 @app.command("show")
@@ -204,18 +166,15 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """A version's rows, provenance and changelog (checksums verified)."""
-    name, version, folder = _resolve(ctx, ref)
-    manifest = verify(folder)
-    data = {k: v for k, v in manifest.items() if k not in PER_POST}
-    data["path"] = str(folder)
+    details = workspace(ctx).datasets.show(ref)
 
     def render(d: dict) -> None:
-        say(f"{name} {version} at {folder} (checksums verified)")
+        say(f"{details.name} {details.version} at {details.path} (checksums verified)")
         table(None, ["split", "posts"], [[s, n] for s, n in d["rows"].items()])
         say(f"taxonomy: {d['provenance']['taxonomy']}")
         say(f"changelog: {d['changelog']}")
 
-    emit(data, as_json, render)
+    emit(details.as_dict(), as_json, render)
 
 
 @app.command("diff")
@@ -226,25 +185,7 @@ def diff(
     as_json: JsonOpt = False,
 ) -> None:
     """Added, removed and relabelled posts, and label count changes, between two versions."""
-    _, _, old_folder = _resolve(ctx, old)
-    _, _, new_folder = _resolve(ctx, new)
-    before, after = verify(old_folder)["labels_by_post"], verify(new_folder)["labels_by_post"]
-    added = sorted(set(after) - set(before))
-    removed = sorted(set(before) - set(after))
-    relabelled = sorted(p for p in set(after) & set(before) if after[p] != before[p])
-    counts: dict[str, int] = {}
-    for labels_by_post, sign in ((before, -1), (after, 1)):
-        for labels, _severity in labels_by_post.values():
-            for label in labels:
-                counts[label] = counts.get(label, 0) + sign
-    data = {
-        "old": old,
-        "new": new,
-        "added": added,
-        "removed": removed,
-        "relabelled": [{"post_id": p, "old": before[p], "new": after[p]} for p in relabelled],
-        "label_count_changes": {k: v for k, v in sorted(counts.items()) if v},
-    }
+    difference = workspace(ctx).datasets.diff(old, new)
 
     def render(d: dict) -> None:
         say(
@@ -254,7 +195,7 @@ def diff(
         if d["label_count_changes"]:
             table(None, ["label", "change"], list(d["label_count_changes"].items()))
 
-    emit(data, as_json, render)
+    emit(difference.as_dict(), as_json, render)
 
 
 @app.command("pull")
@@ -270,28 +211,13 @@ def pull(
 ) -> None:
     """Copy a version out of the registry (or the Hub), verifying every checksum against its
     manifest (a file it does not list is refused), and print how to load it."""
-    name, version = _parse_ref(ref, need_version=True)
-    target = pull_destination(to, name, version)
-    if from_hub:
-        pull_from_hub(workspace(ctx).settings, from_hub, version, target)
-        data = {"name": name, "version": version, "path": str(target), "repo": from_hub}
-        emit(
-            data,
-            as_json,
-            lambda d: say(
-                f"Pulled {from_hub} v{version} to {d['path']} (checksums verified). "
-                f'Load it with: datasets.load_dataset("{d["path"]}")'
-            ),
-        )
-        return
-    _, _, folder = _resolve(ctx, ref)
-    pull_version(folder, target)
-    data = {"name": name, "version": version, "path": str(target)}
+    pulled = workspace(ctx).datasets.pull(ref, to=to, from_hub=from_hub)
+    where = f"{pulled.repo} v{pulled.version}" if pulled.repo else f"{pulled.name} {pulled.version}"
     emit(
-        data,
+        pulled.as_dict(),
         as_json,
         lambda d: say(
-            f"Pulled {name} {version} to {d['path']} (checksums verified). "
+            f"Pulled {where} to {d['path']} (checksums verified). "
             f'Load it with: datasets.load_dataset("{d["path"]}")'
         ),
     )

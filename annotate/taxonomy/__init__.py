@@ -22,7 +22,7 @@ validation), :mod:`~annotate.taxonomy.loading` (YAML files and the packaged defa
 Studio results and rules) and :mod:`~annotate.taxonomy.diff`. Import from here.
 """
 
-from annotate.taxonomy.diff import BUMPS, TaxonomyDiff, diff_taxonomies
+from annotate.taxonomy.diff import TaxonomyDiff, diff_taxonomies
 from annotate.taxonomy.loading import (
     GUIDELINES_FILE,
     RENDERED_FILE,
@@ -37,7 +37,6 @@ from annotate.taxonomy.loading import (
 from annotate.taxonomy.model import (
     IDENTIFIER,
     RESERVED_HOTKEYS,
-    SEMVER,
     TEXT_NAME,
     Bilingual,
     Condition,
@@ -59,13 +58,11 @@ from annotate.taxonomy.results import (
 )
 
 __all__ = [
-    "BUMPS",
     "GUIDELINES_FILE",
     "IDENTIFIER",
     "LS_TYPE",
     "RENDERED_FILE",
     "RESERVED_HOTKEYS",
-    "SEMVER",
     "TASK_DATA_FIELDS",
     "TAXONOMY_FILE",
     "TEXT_NAME",

@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from annotate.semver import Bump, SemVer
 from annotate.taxonomy.model import Field, Taxonomy
-
-BUMPS = ("none", "patch", "minor", "major")
 
 
 @dataclass
@@ -34,9 +33,7 @@ class TaxonomyDiff:
     @property
     def version_ok(self) -> bool:
         """The new version number is bumped at least as much as the change needs."""
-        if self.version_bump == "downgrade":
-            return False
-        return BUMPS.index(self.version_bump) >= BUMPS.index(self.required_bump)
+        return Bump(self.version_bump).rank >= Bump(self.required_bump).rank
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -54,7 +51,7 @@ def diff_taxonomies(old: Taxonomy, new: Taxonomy) -> TaxonomyDiff:
     labels and optional fields need a minor version; wording, examples and hotkeys a patch.
     """
     result = TaxonomyDiff(old=old.ref, new=new.ref)
-    result.version_bump = _version_bump(old.version, new.version)
+    result.version_bump = SemVer.parse(new.version).bump_from(SemVer.parse(old.version)).value
     old_fields = {item.name: item for item in old.fields}
     new_fields = {item.name: item for item in new.fields}
     minor = patch = False
@@ -168,17 +165,3 @@ def _rule_change(
     if new_labels == old_labels:
         return None
     return "looser" if new_labels < old_labels else "stricter"
-
-
-def _version_bump(old: str, new: str) -> str:
-    before = tuple(int(part) for part in old.split("."))
-    after = tuple(int(part) for part in new.split("."))
-    if after < before:
-        return "downgrade"
-    if after[0] > before[0]:
-        return "major"
-    if after[1] > before[1]:
-        return "minor"
-    if after[2] > before[2]:
-        return "patch"
-    return "none"

@@ -15,8 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from annotate.errors import InputError
+from annotate.semver import SemVer
 
-SEMVER = re.compile(r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)")
 IDENTIFIER = re.compile(r"[a-z0-9][a-z0-9_]*")
 #: Single keys Label Studio already uses in the labelling screen.
 RESERVED_HOTKEYS = frozenset({"u", "enter", "escape", "backspace", "delete"})
@@ -166,8 +166,7 @@ class Taxonomy(_Strict):
     @field_validator("version", mode="before")
     @classmethod
     def _version_is_semantic(cls, value: Any) -> Any:
-        if not isinstance(value, str) or not SEMVER.fullmatch(value):
-            raise ValueError(f"version {value!r} is not a semantic version like 1.2.0")
+        SemVer.parse(value, "version")  # a ValueError that pydantic reports where it is
         return value
 
     @model_validator(mode="after")
