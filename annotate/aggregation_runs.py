@@ -276,19 +276,21 @@ def ensure_aggregated(
 
 
 def agreement_summary(store: Store, project_name: str) -> dict[str, Any]:
-    """Krippendorff's alpha on the category field with a 1,000-resample bootstrap interval."""
-    from annotate.agreement import summarise
+    """Krippendorff's alpha on the category field with a 1,000-resample bootstrap interval,
+    and its band: the numbers ``annotate agreement`` reports (:func:`field_summary`)."""
     from annotate.agreement_data import project_table
+    from annotate.report.build import alpha_band, field_summary
 
     try:
         table = project_table(store, project_name, "category")
     except AnnotateError as error:
         return {"undefined": str(error)}
-    summary = summarise(table.rows, ci=True, n_resamples=1000, seed=0)
+    summary = field_summary(table, ci=True, n_resamples=1000, seed=0)
     alpha = summary.krippendorff_alpha
     return {
         "krippendorff_alpha": alpha.value,
         "ci95": alpha.ci.as_list() if alpha.ci else None,
+        "band": alpha_band(alpha.value),
         "n_items": summary.n_items,
         "n_annotators": summary.n_annotators,
     }

@@ -68,7 +68,7 @@ def run_demo(ws: Workspace, *, batch_size: int = 150, seed: int = 7) -> DemoSumm
         corpus.parent.mkdir(parents=True, exist_ok=True)
         demo.write_corpus(corpus, size=demo.DEMO_SIZE, seed=demo.DEMO_SEED)
         say(f"Wrote the demo corpus: {corpus}")
-    ingested = ingest_files(store, [corpus], source="demo").counts()
+    ingested = ingest_files(store, [corpus], source=demo.DEMO_SOURCE).counts()
     say(f"Ingest: {ingested['inserted']} new posts, {ingested['duplicates']} already stored.")
 
     server = None

@@ -135,7 +135,12 @@ def test_the_changelog_counts_what_datasets_diff_lists(registry):
 def test_pull_copies_a_verified_version(registry, tmp_path):
     pulled = registry.pull("finmis@1.2.0", to=tmp_path / "copy")
     assert pulled.path == tmp_path / "copy" and pulled.repo is None
-    assert pulled.as_dict() == {"name": "finmis", "version": "1.2.0", "path": str(pulled.path)}
+    assert pulled.as_dict() == {
+        "name": "finmis",
+        "version": "1.2.0",
+        "path": str(pulled.path),
+        "newest": False,
+    }
     again = registry.pull("finmis@1.0.0", to=tmp_path / "copy")  # not empty: a subfolder
     assert again.path == tmp_path / "copy" / "finmis-1.0.0"
     assert (again.path / "manifest.json").is_file()
@@ -155,8 +160,10 @@ def test_a_reference_with_a_bad_version_is_refused(registry, ref, message):
 
 def test_references_and_missing_versions(registry, tmp_path):
     assert VersionRef.parse("finmis") == VersionRef("finmis", None)
-    with pytest.raises(InputError, match="needs a version"):
-        registry.pull("finmis", to=tmp_path / "x")
+    newest = registry.pull("finmis", to=tmp_path / "x")  # the newest, and it says so
+    assert newest.newest is True and newest.version == registry.show("finmis").version
+    with pytest.raises(InputError, match="needs a version"):  # the Hub tag is vVERSION
+        registry.pull("finmis", to=tmp_path / "y", from_hub="org/finmis")
     with pytest.raises(AnnotateError, match=r"finmis has no version 3\.0\.0"):
         registry.show("finmis@3.0.0")
     with pytest.raises(AnnotateError, match="No dataset 'other'"):

@@ -29,8 +29,16 @@ from annotate.cli._shared import (
     workspace,
 )
 from annotate.errors import InputError
-from annotate.registry import SPLITS
+from annotate.registry import SPLITS, LabelChanges
 from annotate.semver import SemVer
+
+# Why annotated posts are in no split, as the publish table says it.
+EXCLUDED = {
+    "no_aggregate": "no aggregate",
+    "too_few_annotators": "fewer annotators than --min-annotators",
+    "withheld_between_splits": "withheld (account or near-duplicates in another split)",
+}
+SHOWN = 20  # post ids a table lists before "and N more"
 
 app = new_app("datasets", help="List, inspect, compare and pull published dataset versions.")
 
@@ -57,6 +65,13 @@ def publish(
     split: Annotated[str, typer.Option(help="train,validation,test fractions.")] = "0.8,0.1,0.1",
     seed: Annotated[int, typer.Option(help="Split seed.")] = 0,
     message: Annotated[str | None, typer.Option(help="Changelog message.")] = None,
+    license: Annotated[
+        str,
+        typer.Option(
+            help="License of the version, as a Hub identifier (cc-by-4.0, apache-2.0...). "
+            "The default, other, says on the card that no license was chosen and who decides."
+        ),
+    ] = "other",
     to: Annotated[
         str, typer.Option(help="local (registry), hub, or both; hub versions are built locally.")
     ] = "local",
@@ -101,6 +116,7 @@ def publish(
             split=fractions,
             seed=seed,
             message=message,
+            license=license,
             to=to,
             hub_repo=hub_repo,
             private=private,
@@ -117,7 +133,18 @@ def publish(
             say(notice)
         verb = "Would publish" if d["dry_run"] else "Published"
         say(f"{verb} {d['name']} {d['version']}" + (f" at {d['path']}" if d["path"] else ""))
-        table(None, ["split", "posts"], [[s, n] for s, n in d["rows"].items()])
+        rows = [[s, n] for s, n in d["rows"].items()]
+        rows += [[f"left out: {EXCLUDED[why]}", n] for why, n in d["excluded"].items() if n]
+        table(None, ["split", "posts"], rows)
+        left_out = d["left_out"].get("no_aggregate", [])
+        if left_out:
+            shown = ", ".join(left_out[:SHOWN])
+            more = f" and {len(left_out) - SHOWN} more" if len(left_out) > SHOWN else ""
+            say(
+                f"No aggregate (no label reached the threshold), so in no split: {shown}{more}"
+                " (all in the version's manifest.json, left_out; annotate review-queue or "
+                "adjudicate settles them)."
+            )
         say(f"Suggested bump: {d['suggested_bump']} ({d['changelog']['reason']}).")
         if d["path"]:
             say(f'Load it with: datasets.load_dataset("{d["path"]}")')
@@ -165,26 +192,84 @@ def show(
     ref: Annotated[str, typer.Argument(help="NAME or NAME@VERSION (default: newest).")],
     as_json: JsonOpt = False,
 ) -> None:
-    """A version's rows, provenance and changelog (checksums verified)."""
+    """A version's rows per split, provenance and changelog (checksums verified first)."""
     details = workspace(ctx).datasets.show(ref)
 
     def render(d: dict) -> None:
-        say(f"{details.name} {details.version} at {details.path} (checksums verified)")
+        newest = " (the newest version)" if details.newest else ""
+        say(f"{details.name} {details.version}{newest} at {details.path} (checksums verified)")
         table(None, ["split", "posts"], [[s, n] for s, n in d["rows"].items()])
-        say(f"taxonomy: {d['provenance']['taxonomy']}")
-        say(f"changelog: {d['changelog']}")
+        table(None, ["", ""], version_rows(d))
 
     emit(details.as_dict(), as_json, render)
+
+
+def version_rows(manifest: dict) -> list[list[str]]:
+    """A manifest's provenance and changelog as (what, value) rows people read."""
+    from annotate.registry.card import agreement_line
+
+    provenance, changelog = manifest["provenance"], manifest["changelog"]
+    taxonomy = provenance["taxonomy"]
+    rows = [
+        [
+            "taxonomy",
+            f"{taxonomy['name']} {taxonomy['version']} (sha256 {taxonomy['sha256'][:12]})",
+        ],
+        ["aggregation", str(provenance.get("aggregation"))],
+    ]
+    for project in provenance.get("projects", []):
+        pulled = project.get("last_pull_at")
+        rows.append(
+            [
+                "project",
+                f"{project['name']} ({f'last pull {pulled}' if pulled else 'never pulled'})",
+            ]
+        )
+    for name, values in provenance.get("agreement", {}).items():
+        rows.append(["agreement", agreement_line(name, values)])
+    for batch in provenance.get("batches", []):
+        rows.append(
+            [
+                "batch",
+                f"{batch['id']}: {batch['size']} posts of {batch['project']}, "
+                f"{batch['strategy']}"
+                + (f", seed {batch['seed']}" if batch.get("seed") is not None else ""),
+            ]
+        )
+    cut = provenance.get("splits") or manifest.get("split") or {}
+    if cut:
+        fractions = " / ".join(str(f) for f in cut.get("fractions", []))
+        withheld = f", {cut['withheld']} withheld" if cut.get("withheld") else ""
+        rows.append(["splits", f"{fractions}, seed {cut.get('seed')}{withheld}"])
+    rows.append(["published", f"{provenance.get('published_at')} by {provenance.get('tool')}"])
+    since = f"since {changelog['previous']}" if changelog.get("previous") else "first version"
+    counts = ", ".join(
+        f"{changelog.get(key, 0)} {key}" for key in ("added", "removed", "relabelled")
+    )
+    rows.append(
+        ["changelog", f"{changelog['suggested_bump']} ({since}): {changelog['reason']}; {counts}"]
+    )
+    if changelog.get("left_out"):
+        rows.append(["left out", f"{changelog['left_out']} annotated posts with no aggregate"])
+    return rows
 
 
 @app.command("diff")
 def diff(
     ctx: typer.Context,
-    old: Annotated[str, typer.Argument(help="NAME@VERSION")],
-    new: Annotated[str, typer.Argument(help="NAME@VERSION")],
+    old: Annotated[str, typer.Argument(help="NAME@VERSION (or NAME: the newest)")],
+    new: Annotated[str, typer.Argument(help="NAME@VERSION (or NAME: the newest)")],
+    limit: Annotated[
+        int, typer.Option(min=0, help="Posts the table lists (0: all); --json lists all.")
+    ] = 50,
     as_json: JsonOpt = False,
 ) -> None:
-    """Added, removed and relabelled posts, and label count changes, between two versions."""
+    """Posts added, removed and relabelled, and how many posts carry each label, from one
+    version to another.
+
+    The table has one row per post that changed: 'change' is added, removed or relabelled;
+    'before' and 'after' are its labels (and severity) in the old and the new version.
+    """
     difference = workspace(ctx).datasets.diff(old, new)
 
     def render(d: dict) -> None:
@@ -192,16 +277,42 @@ def diff(
             f"{d['old']} → {d['new']}: {len(d['added'])} added, {len(d['removed'])} removed, "
             f"{len(d['relabelled'])} relabelled."
         )
+        rows = diff_rows(difference.changes)
+        if rows:
+            shown = rows if not limit else rows[:limit]
+            table(None, ["post", "change", "before", "after"], shown)
+            if len(shown) < len(rows):
+                say(f"… and {len(rows) - len(shown)} more (--limit 0 lists all, --json too).")
         if d["label_count_changes"]:
-            table(None, ["label", "change"], list(d["label_count_changes"].items()))
+            say("Posts carrying each label, new minus old:")
+            table(
+                None,
+                ["label", "posts"],
+                [[label, f"{n:+d}"] for label, n in d["label_count_changes"].items()],
+            )
 
     emit(difference.as_dict(), as_json, render)
+
+
+def diff_rows(changes: LabelChanges) -> list[list[str]]:
+    """One row per changed post (relabelled first, then added, then removed): post id,
+    change, labels before, labels after."""
+    from annotate.registry.card import labels_text
+
+    return [
+        *(
+            [item.post_id, "relabelled", labels_text(item.old), labels_text(item.new)]
+            for item in changes.relabelled
+        ),
+        *([post, "added", "", ""] for post in changes.added),
+        *([post, "removed", "", ""] for post in changes.removed),
+    ]
 
 
 @app.command("pull")
 def pull(
     ctx: typer.Context,
-    ref: Annotated[str, typer.Argument(help="NAME@VERSION")],
+    ref: Annotated[str, typer.Argument(help="NAME@VERSION, or NAME for the newest version")],
     to: Annotated[Path, typer.Option(help="Copy the version here.")] = Path("."),
     from_hub: Annotated[
         str | None,
@@ -213,11 +324,12 @@ def pull(
     manifest (a file it does not list is refused), and print how to load it."""
     pulled = workspace(ctx).datasets.pull(ref, to=to, from_hub=from_hub)
     where = f"{pulled.repo} v{pulled.version}" if pulled.repo else f"{pulled.name} {pulled.version}"
+    newest = " (the newest version)" if pulled.newest else ""
     emit(
         pulled.as_dict(),
         as_json,
         lambda d: say(
-            f"Pulled {where} to {d['path']} (checksums verified). "
+            f"Pulled {where}{newest} to {d['path']} (checksums verified). "
             f'Load it with: datasets.load_dataset("{d["path"]}")'
         ),
     )

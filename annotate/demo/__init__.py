@@ -60,6 +60,7 @@ from annotate.demo.data import (
 from annotate.demo.generator import (
     DEMO_SEED,
     DEMO_SIZE,
+    DEMO_SOURCE,
     HIDDEN_FIELDS,
     POST_FIELDS,
     generate_posts,
@@ -87,6 +88,7 @@ __all__ = [
     "CATEGORY_FIELD",
     "DEMO_SEED",
     "DEMO_SIZE",
+    "DEMO_SOURCE",
     "HIDDEN_FIELDS",
     "LABELS",
     "PLATFORMS",

@@ -35,6 +35,8 @@ from annotate.taxonomy import Taxonomy
 
 DEMO_SIZE = 5000
 DEMO_SEED = 20240901
+#: The source name the demo ingests its corpus under (``ingest --source demo``).
+DEMO_SOURCE = "demo"
 
 HIDDEN_FIELDS: tuple[str, ...] = ("true_labels", "true_severity")
 """Ground-truth fields: for simulated annotators and evaluation only, never for Label Studio

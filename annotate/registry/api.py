@@ -104,9 +104,10 @@ class VersionDetails:
     version: str
     path: Path
     manifest: dict[str, Any]
+    newest: bool = False  # chosen as the newest usable version: the reference named none
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.manifest, "path": str(self.path)}
+        return {**self.manifest, "path": str(self.path), "newest": self.newest}
 
 
 @dataclass(frozen=True)
@@ -129,9 +130,11 @@ class PulledVersion:
     version: str
     path: Path
     repo: str | None = None
+    newest: bool = False  # chosen as the newest usable version: the reference named none
 
     def as_dict(self) -> dict[str, Any]:
         data = {"name": self.name, "version": self.version, "path": str(self.path)}
+        data["newest"] = self.newest
         return {**data, "repo": self.repo} if self.repo else data
 
 
@@ -173,7 +176,9 @@ class Registry:
         name, version, folder = self._resolve(ref)
         manifest = verify(folder)
         kept = {key: value for key, value in manifest.items() if key not in PER_POST}
-        return VersionDetails(name, version, folder, kept)
+        return VersionDetails(
+            name, version, folder, kept, newest=VersionRef.parse(ref).version is None
+        )
 
     def diff(self, old_ref: str, new_ref: str) -> VersionDiff:
         """Posts added, removed and relabelled, and label count changes, from one version to
@@ -187,18 +192,20 @@ class Registry:
         )
 
     def pull(self, ref: str, to: Path | str = ".", from_hub: str | None = None) -> PulledVersion:
-        """Copy version ``NAME@VERSION`` to ``to`` (or ``to/NAME-VERSION`` when ``to`` is a
-        folder that is not empty), verified before and after; with ``from_hub``, download tag
-        ``vVERSION`` of that Hub repo instead."""
-        wanted = VersionRef.parse(ref, need_version=True)
-        name, version = wanted.name, str(wanted.version)
-        target = pull_destination(Path(to), name, version)
+        """Copy version ``NAME@VERSION`` (``NAME``: its newest usable version) to ``to`` (or
+        ``to/NAME-VERSION`` when ``to`` is a folder that is not empty), verified before and
+        after; with ``from_hub``, download tag ``vVERSION`` of that Hub repo instead (the
+        version must then be named)."""
+        wanted = VersionRef.parse(ref, need_version=from_hub is not None)
         if from_hub:
+            name, version = wanted.name, str(wanted.version)
+            target = pull_destination(Path(to), name, version)
             pull_from_hub(self.settings, from_hub, version, target)
             return PulledVersion(name, version, target, repo=from_hub)
-        _, _, folder = self._resolve(ref)
+        name, version, folder = self._resolve(ref)
+        target = pull_destination(Path(to), name, version)
         pull_version(folder, target)
-        return PulledVersion(name, version, target)
+        return PulledVersion(name, version, target, newest=wanted.version is None)
 
     def _resolve(self, ref: str) -> tuple[str, str, Path]:
         wanted = VersionRef.parse(ref)

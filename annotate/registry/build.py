@@ -37,6 +37,9 @@ from annotate.semver import Bump, SemVer
 from annotate.store import DatasetVersion, Store
 
 NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,99}")
+# The card's license unless --license says otherwise: explicit that nobody chose one yet.
+DEFAULT_LICENSE = "other"
+LICENSE = re.compile(r"[a-z0-9][a-z0-9_.+-]{0,63}")
 
 
 @dataclass
@@ -51,6 +54,9 @@ class PublishReport:
     dry_run: bool = False
     provenance: dict[str, Any] = field(default_factory=dict)
     notices: list[str] = field(default_factory=list)  # what the registry had to say
+    # Annotated posts in no split, by why: ``no_aggregate`` (no label reached the threshold).
+    left_out: dict[str, list[str]] = field(default_factory=dict)
+    license: str = DEFAULT_LICENSE
     hub: dict[str, Any] | None = None  # the Hub repo and tag, when pushed there
 
     def as_dict(self) -> dict[str, Any]:
@@ -75,6 +81,7 @@ def publish(
     split: tuple[float, float, float] = (0.8, 0.1, 0.1),
     seed: int = 0,
     message: str | None = None,
+    license: str = DEFAULT_LICENSE,
     dry_run: bool = False,
     on_stale: Callable[[str], None] | None = None,
     progress: Callable[[str, int, int | None], None] | None = None,
@@ -97,6 +104,11 @@ def publish(
     if not NAME.fullmatch(name):
         raise InputError(f"Dataset name {name!r} must be lower-case letters, digits, . _ -.")
     number = SemVer.parse(version)
+    if not LICENSE.fullmatch(license):
+        raise InputError(
+            f"--license {license!r} is not a license identifier of the Hub (lower-case, such as "
+            "cc-by-4.0, cc-by-nc-4.0, apache-2.0 or other)."
+        )
     aggregation = Aggregation.parse(aggregation)
     target = version_folder(settings, name, version)
     found = survey(settings, name, None if dry_run else store, tidy=not dry_run)
@@ -149,7 +161,14 @@ def publish(
         plan.provenance["splits"] = {"fractions": list(split), "seed": seed, **splits.as_dict()}
         split_codes = splits.codes  # per post of the plan, -1 when withheld
         labels_by_post = plan.labels_by_post(split_codes)
-        changelog = make_changelog(previous, labels_by_post, plan.taxonomy, broken)
+        changelog = make_changelog(
+            previous,
+            labels_by_post,
+            plan.taxonomy,
+            broken,
+            previous_taxonomy=previous_taxonomy(store, previous),
+            left_out=plan.left_out,
+        )
         counts = Counter(assignment.values())
         report = PublishReport(
             name=name,
@@ -162,6 +181,8 @@ def publish(
             dry_run=dry_run,
             provenance=plan.provenance,
             notices=found.publish_notices(broken, previous),
+            left_out={"no_aggregate": plan.left_out},
+            license=license,
         )
         bump = Bump(changelog["suggested_bump"])
         if previous and number.bump_from(SemVer.parse(previous["version"])).rank < bump.rank:
@@ -175,7 +196,15 @@ def publish(
         stats = write.write_splits(staging, spill, plan, split_codes, progress)
         spill.unlink()
         text = card.render_card(
-            name, version, plan.taxonomy, stats, plan.provenance, changelog, message
+            name,
+            version,
+            plan.taxonomy,
+            stats,
+            plan.provenance,
+            changelog,
+            message,
+            license=license,
+            demo=plan.demo,
         )
         (staging / "README.md").write_text(text, encoding="utf-8")
         manifest = write_manifest(
@@ -190,6 +219,8 @@ def publish(
             splits_by_post=assignment,
             labels_by_post=labels_by_post,
             withheld=splits.withheld,
+            left_out={"no_aggregate": plan.left_out},
+            taxonomy_definition=plan.taxonomy.model_dump(mode="json"),
         )
         stage.promote()
     except BaseException:
@@ -198,3 +229,26 @@ def publish(
     record_version(store, manifest, target)
     report.path = str(target)
     return report
+
+
+def previous_taxonomy(store: Store, previous: dict[str, Any] | None) -> Any:
+    """The taxonomy the ``previous`` version was published under, to diff against: from its
+    manifest, else the store's copy of that taxonomy; None when neither has it."""
+    from annotate.store import Taxonomy as TaxonomyRow
+    from annotate.store.queries import stored_taxonomy
+    from annotate.taxonomy import Taxonomy
+
+    if previous is None:
+        return None
+    if previous.get("taxonomy_definition"):
+        return Taxonomy.model_validate(previous["taxonomy_definition"])
+    old = previous["provenance"]["taxonomy"]
+    with store.session() as session:
+        row = session.exec(
+            select(TaxonomyRow).where(
+                TaxonomyRow.name == old.get("name"),
+                TaxonomyRow.version == old["version"],
+                TaxonomyRow.content_hash == old["sha256"],
+            )
+        ).first()
+        return stored_taxonomy(row) if row is not None else None

@@ -63,6 +63,57 @@ def features(taxonomy: Taxonomy) -> Any:
     )
 
 
+#: What each column of a version holds, as the card's field table explains it.
+FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("post_id", "string", "The post's id on its platform, as ingested."),
+    ("text", "string", "The post as posted."),
+    ("platform", "string", "Where it was posted (weibo, wechat, ...)."),
+    (
+        "account",
+        "string",
+        "A keyed hash of the posting account: the same account has the same "
+        "value within this registry, and the account cannot be recovered from it.",
+    ),
+    ("created_at", "string", "When it was posted (ISO 8601, as ingested)."),
+    (
+        "labels",
+        "list of class labels",
+        "The aggregated category labels (see the taxonomy); "
+        "an adjudicated post carries the expert's decision.",
+    ),
+    (
+        "label_probs",
+        "list of float32",
+        "One probability per category label, in the "
+        "taxonomy's order: the aggregation's posterior (soft labels for training). After "
+        "adjudication it follows the decision: 1 for the decided labels, 0 for the others.",
+    ),
+    ("severity", "class label", "The aggregated severity (none for posts without a violation)."),
+    ("n_annotators", "int32", "How many annotators labelled the post."),
+    (
+        "item_agreement",
+        "float32 or null",
+        "The share of annotator pairs that agree on the "
+        "post's categories; null when fewer than two annotators labelled it (not measurable).",
+    ),
+    (
+        "annotations",
+        "list",
+        "Each annotator's answer: a keyed pseudonym (never an identity), "
+        "the labels and the severity they chose.",
+    ),
+    (
+        "evidence",
+        "list",
+        "Spans of the text annotators marked as evidence: annotator, start and "
+        "end offsets (characters), label.",
+    ),
+    ("adjudicated", "bool", "An expert decided the labels (the annotators disagreed)."),
+    ("gold", "bool", "A control post with known labels, used to check annotators."),
+    ("batch", "int32", "The sampling batch the post came in (see Provenance)."),
+)
+
+
 def render_card(
     name: str,
     version: str,
@@ -71,14 +122,18 @@ def render_card(
     provenance: dict[str, Any],
     changelog: dict[str, Any],
     message: str | None,
+    *,
+    license: str = "other",
+    demo: bool = False,
 ) -> str:
-    """The card of a version whose rows ``stats`` describes."""
+    """The card of a version whose rows ``stats`` describes; ``demo``: made from the demo
+    corpus, which the card says first."""
     present = [s for s in SPLITS if stats.counts.get(s)]
     return (
         _environment()
         .get_template(TEMPLATE)
         .render(
-            metadata=_metadata(name, taxonomy, stats, present),
+            metadata=_metadata(name, taxonomy, stats, present, license),
             name=name,
             version=version,
             taxonomy=taxonomy,
@@ -92,9 +147,48 @@ def render_card(
             provenance=provenance,
             cut=provenance.get("splits") or {},
             changelog=changelog,
+            changes=changelog_rows(changelog),
             message=(message or "").strip(),
+            license=license,
+            demo=demo,
+            fields=FIELDS,
         )
     )
+
+
+def changelog_rows(changelog: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """The changelog as table rows ``(change, detail, posts)``: added, removed, left out, and
+    the relabelled posts grouped by their labels before and after (post ids are in the
+    manifest, not the card).
+
+    >>> changelog_rows({"added": 3, "removed": 0, "relabelled": 1, "relabelled_by_change": [
+    ...     {"old": [["rumour"], "high"], "new": [["legit"], None], "posts": 1}]})
+    [('added', '', 3), ('relabelled', 'rumour (high) → legit', 1)]
+    """
+    rows = [
+        (change, "", changelog.get(change, 0))
+        for change in ("added", "removed", "newly_left_out")
+        if changelog.get(change)
+    ]
+    rows = [
+        (change.replace("newly_left_out", "left out (no aggregate)"), d, n) for change, d, n in rows
+    ]
+    for moved in changelog.get("relabelled_by_change", []):
+        rows.append(
+            (
+                "relabelled",
+                f"{labels_text(moved['old'])} → {labels_text(moved['new'])}",
+                moved["posts"],
+            )
+        )
+    return rows
+
+
+def labels_text(pair: Any) -> str:
+    """``[labels, severity]`` as people read it: ``rumour, incitement (high)``."""
+    labels, severity = pair
+    shown = ", ".join(labels) or "no label"
+    return f"{shown} ({severity})" if severity else shown
 
 
 @cache
@@ -114,7 +208,7 @@ def _environment() -> Environment:
     return environment
 
 
-def _metadata(name: str, taxonomy: Taxonomy, stats: Stats, present: list[str]) -> str:
+def _metadata(name: str, taxonomy: Taxonomy, stats: Stats, present: list[str], license: str) -> str:
     """The card's YAML metadata: what the Hub shows and ``datasets`` loads (features, splits
     and their sizes)."""
     from datasets import DatasetInfo
@@ -131,7 +225,7 @@ def _metadata(name: str, taxonomy: Taxonomy, stats: Stats, present: list[str]) -
     info["dataset_size"] = sum(sizes[s] for s in present)
     card = DatasetCardData(
         language=["zh", "en"],
-        license="other",
+        license=license,
         task_categories=["text-classification"],
         task_ids=["multi-label-classification"],
         size_categories=[size_category(sum(counts.values()))],
@@ -166,22 +260,41 @@ def size_category(rows: int) -> str:
 
 
 def agreement_line(project: str, values: dict[str, Any]) -> str:
-    """One project's agreement on the category field, as the card lists it.
+    """One project's agreement on the category field, as the card lists it: the numbers and
+    band of ``annotate agreement`` (the same computation, bootstrap and seed).
 
-    >>> agreement_line("round-1", {"krippendorff_alpha": 0.71, "ci95": [0.6, 0.8], "n_items": 40})
-    'round-1: α = 0.710 [0.600, 0.800] over 40 posts with two or more annotations'
+    >>> line = agreement_line(
+    ...     "round-1", {"krippendorff_alpha": 0.71, "ci95": [0.6, 0.8], "n_items": 40}
+    ... )
+    >>> line[:48]
+    'round-1: α = 0.710 (95% interval 0.600 – 0.800) '
+    >>> line[48:]
+    'over 40 posts with two or more annotations: tentative conclusions only (0.667 ≤ α < 0.800)'
     >>> agreement_line("round-2", {"krippendorff_alpha": None, "undefined": "one annotator"})
     'round-2: undefined (one annotator)'
     """
+    from annotate.report.build import alpha_band
+
     alpha = values.get("krippendorff_alpha")
     if alpha is None:
         return f"{project}: undefined ({values.get('undefined', 'no data')})"
     interval = values.get("ci95")
-    shown = f"[{interval[0]:.3f}, {interval[1]:.3f}]" if interval else "no interval"
+    shown = f" (95% interval {interval[0]:.3f} – {interval[1]:.3f})" if interval else ""
+    band = values.get("band") or alpha_band(alpha)
     return (
-        f"{project}: α = {alpha:.3f} {shown} over {values['n_items']} posts "
-        "with two or more annotations"
+        f"{project}: α = {alpha:.3f}{shown} over {values['n_items']} posts "
+        f"with two or more annotations: {BANDS[band]}"
     )
+
+
+#: What each of Krippendorff's bands means for the labels, as the card says it.
+BANDS = {
+    "reliable": "reliable (α ≥ 0.800)",
+    "tentative": "tentative conclusions only (0.667 ≤ α < 0.800)",
+    "not reliable": "not reliable (α < 0.667): use these labels with care, and read the "
+    "agreement report before training on them",
+    "undefined": "undefined",
+}
 
 
 def _cell(text: str) -> str:

@@ -21,8 +21,9 @@ MANIFEST = "manifest.json"
 OWNER = ".publishing"  # in a staging folder: who writes it (locked while they do)
 SPLITS = ("train", "validation", "test")
 
-# Per-post maps of the manifest: kept in the registry, not copied into the store.
-PER_POST = ("splits_by_post", "labels_by_post", "withheld")
+# Per-post maps of the manifest, and the taxonomy's full text: kept in the registry, not
+# copied into the store nor shown by ``datasets show``.
+PER_POST = ("splits_by_post", "labels_by_post", "withheld", "left_out", "taxonomy_definition")
 # What every reader of a manifest relies on (``withheld`` came later: optional).
 _REQUIRED = ("name", "version", "files", "rows", "provenance", "changelog", *PER_POST[:2])
 RESTORE = "Other versions are not affected; restore this folder from a copy, or delete it."
@@ -156,6 +157,10 @@ def write_manifest(folder: Path, **fields: Any) -> dict[str, Any]:
         "labels_by_post": fields["labels_by_post"],
         # Posts left out so that no account or near-duplicate group straddles two splits.
         "withheld": fields["withheld"],
+        # Annotated posts in no split: no label reached the aggregation's threshold.
+        "left_out": fields.get("left_out", {}),
+        # The taxonomy itself, so that a later version can tell what changed in it.
+        "taxonomy_definition": fields.get("taxonomy_definition"),
     }
     (folder / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     return manifest
@@ -168,7 +173,9 @@ def copy_listed(source: Path, target: Path, manifest: dict[str, Any]) -> None:
         path = source / relative
         if path.is_file():
             (target / relative).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, target / relative)
+            # Not copy2: a copy gets the modes the umask gives new files, not the source's
+            # (a download cache's 0600, say).
+            shutil.copyfile(path, target / relative)
 
 
 def file_entries(folder: Path) -> dict[str, dict[str, Any]]:

@@ -45,6 +45,9 @@ class Plan:
     label_sets: list[tuple[str, ...]] = field(default_factory=list)
     severities: list[str | None] = field(default_factory=list)
     excluded: dict[str, int] = field(default_factory=dict)
+    # Annotated posts that got no aggregate (no label reached the threshold): in no split.
+    left_out: list[str] = field(default_factory=list)
+    demo: bool = False  # posts of the demo corpus (synthetic, labelled by a simulated team)
     provenance: dict[str, Any] = field(default_factory=dict)
     pseudonyms: dict[str | None, str] = field(default_factory=dict)
     parsed_labels: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -135,6 +138,7 @@ def plan_version(store, workspace, projects, batches, method, min_annotators, on
                         "params": batch.params,
                     }
                 )
+            plan.demo = plan.demo or _has_demo_posts(session, project.id)
             provenance["projects"].append(
                 {
                     "name": project_name,
@@ -188,10 +192,15 @@ def plan_rows(plan: Plan, rows, workspace, wanted_batches, min_annotators):
         excluded["too_few_annotators"] += sum(
             want and not ok for want, ok in zip(wanted, enough, strict=True)
         )
-        excluded["no_aggregate"] += sum(
-            want and ok and not values
-            for want, ok, values in zip(wanted, enough, label_sets, strict=True)
-        )
+        no_aggregate = [
+            post_id
+            for post_id, want, ok, values in zip(
+                columns[POST_ID], wanted, enough, label_sets, strict=True
+            )
+            if want and ok and not values
+        ]
+        excluded["no_aggregate"] += len(no_aggregate)
+        plan.left_out.extend(no_aggregate)
         positions = [position for position, kept in enumerate(keep) if kept]
         columns = [[column[position] for position in positions] for column in columns]
         label_sets = [label_sets[position] for position in positions]
@@ -206,6 +215,20 @@ def plan_rows(plan: Plan, rows, workspace, wanted_batches, min_annotators):
     plan.label_sets.extend(label_sets)
     plan.severities.extend(columns[SEVERITY])
     return _chunk(columns, accounts, plan, plan.schema), set(columns[BATCH]) - {None}
+
+
+def _has_demo_posts(session: Any, project_id: int) -> bool:
+    """Whether the project's posts come from the demo corpus: ingested as source ``demo``,
+    with the hidden true labels the demo writes (one post is looked at)."""
+    from annotate.demo.generator import DEMO_SOURCE, HIDDEN_FIELDS
+
+    meta = session.exec(
+        select(Post.meta)
+        .join(Aggregate, Aggregate.post_pk == Post.id)
+        .where(Aggregate.project_id == project_id, Post.source == DEMO_SOURCE)
+        .limit(1)
+    ).first()
+    return isinstance(meta, dict) and HIDDEN_FIELDS[0] in meta
 
 
 _YIELD = 20_000

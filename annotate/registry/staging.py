@@ -58,6 +58,8 @@ class Staging:
     def open(cls, target: Path) -> Staging:
         target.parent.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+        # mkdtemp makes it 0700; the version it becomes is for colleagues to read too.
+        folder.chmod(0o777 & ~current_umask())
         claim = folder / f"{OWNER}.new"
         owner = claim.open("w")
         fcntl.flock(owner, fcntl.LOCK_EX)
@@ -76,6 +78,19 @@ class Staging:
     def discard(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
         self.owner.close()
+
+
+def current_umask() -> int:
+    """The process's umask (read from the kernel where it can be, else set and restored)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def sweep_staging(settings: Settings, name: str) -> list[str]:

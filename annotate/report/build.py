@@ -38,21 +38,61 @@ from annotate.report.model import (
     Interpretation,
 )
 
-__all__ = ["build_report", "file_report", "interpret_alpha", "item_disagreement"]
+__all__ = [
+    "alpha_band",
+    "build_report",
+    "field_summary",
+    "file_report",
+    "interpret_alpha",
+    "item_disagreement",
+]
+
+
+def alpha_band(value: float | None) -> str:
+    """Krippendorff's band for an α value, as people read it (rounded to three places, so
+    that 0.7996 shown as 0.800 is reliable).
+
+    >>> alpha_band(0.7996), alpha_band(0.70), alpha_band(0.615), alpha_band(None)
+    ('reliable', 'tentative', 'not reliable', 'undefined')
+    """
+    if value is None:
+        return "undefined"
+    shown = round(value, 3)
+    if shown >= RELIABLE_ALPHA:
+        return "reliable"
+    return "tentative" if shown >= TENTATIVE_ALPHA else "not reliable"
+
+
+def field_summary(
+    table: FieldTable, *, ci: bool = True, n_resamples: int = 1000, seed: int | None = 0
+) -> Any:
+    """The headline coefficients of one field's long table, as the report shows them: at the
+    field's level, label sets compared as sets. The dataset card quotes the same numbers
+    (one computation, one bootstrap, one seed)."""
+    set_labels = table.labels if table.multiple else None
+    return summarise(
+        table.rows,
+        table.level,
+        order=table.order,
+        labels=set_labels,
+        ci=ci,
+        n_resamples=n_resamples,
+        seed=seed,
+    )
 
 
 def interpret_alpha(alpha: Coefficient) -> Interpretation:
     """Krippendorff's band for α, with a warning when the interval reaches a lower band."""
     if alpha.value is None:
         return Interpretation("undefined", f"α is undefined: {alpha.undefined_reason}.")
-    shown = round(alpha.value, 3)  # band what people read, so 0.7996 shown as 0.800 is reliable
-    if shown >= RELIABLE_ALPHA:
-        band, sentence, floor = "reliable", "α ≥ 0.800: reliable.", RELIABLE_ALPHA
-    elif shown >= TENTATIVE_ALPHA:
-        band, floor = "tentative", TENTATIVE_ALPHA
+    band = alpha_band(alpha.value)
+    if band == "reliable":
+        sentence, floor = "α ≥ 0.800: reliable.", RELIABLE_ALPHA
+    elif band == "tentative":
+        floor = TENTATIVE_ALPHA
         sentence = "0.667 ≤ α < 0.800: tentative conclusions only."
     else:
-        band, floor = "not reliable", -math.inf
+        floor = -math.inf
         sentence = (
             "α < 0.667: not reliable; clarify the guidelines or retrain annotators before "
             "using these labels."
@@ -153,7 +193,7 @@ def build_report(
 
     resampling = {"ci": ci, "n_resamples": n_resamples, "seed": seed}
     set_labels = table.labels if table.multiple else None
-    summary = summarise(table.rows, table.level, order=table.order, labels=set_labels, **resampling)
+    summary = field_summary(table, **resampling)
     multilabel = None
     per_label: tuple[LabelAgreement, ...] = ()
     if table.multiple:
