@@ -26,11 +26,12 @@ from annotate.workspace.datasets import DatasetSteps
 from annotate.workspace.demo import DemoSteps
 from annotate.workspace.labelling import LabellingSteps
 from annotate.workspace.labels import LabelSteps
+from annotate.workspace.model_loop import ModelLoopSteps
 
 __all__ = ["InitReport", "Workspace", "WorkspaceBase"]
 
 
-class Workspace(LabellingSteps, LabelSteps, DatasetSteps, DemoSteps):
+class Workspace(LabellingSteps, LabelSteps, DatasetSteps, DemoSteps, ModelLoopSteps):
     """A workspace: settings, the store and Label Studio, with one method per step of the loop.
 
     ``say`` hears what a person should know while a step runs (waiting for another command's
