@@ -5,7 +5,6 @@ posts, and the batch records strategy, model and scores."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import numpy as np
@@ -19,33 +18,8 @@ from annotate.neardup import similarity
 from annotate.sampling import SamplingParams, read_candidates
 from annotate.sampling.model_scores import activelab, uncertainty
 from annotate.store import Batch, Task
-from annotate.taxonomy import load_taxonomy
 from tests.cli import invoke
-
-LABELS = list(load_taxonomy().field("category").label_ids)
-
-
-class HashModel:
-    """A stand-in for a trained model whose probabilities are a fixed function of the text:
-    these tests check what sampling does with scores, not how good a model is."""
-
-    field = "category"
-    labels = LABELS
-    thresholds = dict.fromkeys(LABELS, 0.5)
-    model_version = "hash@test-1.0.0"
-
-    def predict_proba(self, texts):
-        rows = []
-        for text in texts:
-            digest = hashlib.blake2b(text.encode(), digest_size=len(LABELS)).digest()
-            rows.append([byte / 255 for byte in digest])
-        return np.array(rows)
-
-    def predict(self, texts):
-        return [
-            [label for label, p in zip(LABELS, row, strict=True) if p >= 0.5] or [LABELS[0]]
-            for row in self.predict_proba(texts)
-        ]
+from tests.model_stub import LABELS, HashModel
 
 
 def test_margin_puts_the_closest_call_to_a_threshold_first():
