@@ -138,8 +138,7 @@ def choose_with_model(
     probabilities = _probabilities(model, [candidate.text for candidate in candidates])
     relabels: list[Relabel] = []
     if params.strategy == "uncertainty":
-        thresholds = [model.thresholds.get(label, 0.5) for label in model.labels]
-        scores = uncertainty(probabilities, thresholds, method)
+        scores = uncertainty(probabilities, method)
         higher_first = True
     else:
         posts, annotations = _labelled_posts(store, project_id, model.field)

@@ -22,11 +22,13 @@ from tests.cli import invoke
 from tests.model_stub import LABELS, HashModel
 
 
-def test_margin_puts_the_closest_call_to_a_threshold_first():
-    probabilities = np.array([[0.95, 0.02], [0.55, 0.05], [0.30, 0.29]])
-    doubt = uncertainty(probabilities, thresholds=[0.5, 0.3])
+def test_margin_puts_the_closest_call_between_two_labels_first():
+    probabilities = np.array([[0.95, 0.02, 0.01], [0.55, 0.05, 0.3], [0.30, 0.29, 0.02]])
+    doubt = uncertainty(probabilities)
     assert doubt.argsort()[::-1].tolist() == [2, 1, 0]
-    assert uncertainty(probabilities, method="entropy").argmax() == 2
+    entropy = uncertainty(probabilities, method="entropy")
+    assert entropy.argmin() == 0  # margin and entropy differ on the rest: spread vs top two
+    assert uncertainty(np.full((1, 4), 0.3), method="entropy")[0] == pytest.approx(1.0)
     with pytest.raises(ValueError, match="margin or entropy"):
         uncertainty(probabilities, method="variance")
 
