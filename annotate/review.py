@@ -23,7 +23,14 @@ that are wrong, not for labels that are missing.
 
 The core functions (:func:`out_of_fold_probabilities`, :func:`find_label_errors`,
 :func:`suspected_label_errors`) take data and return data; :func:`project_review_queue` reads a
-project's aggregated labels and post texts from the store.
+project's aggregated labels and post texts from the store and scores them with the trained
+baseline's cross-validated probabilities (:func:`annotate.baseline.cross_val_proba`), the
+model an ML engineer trains on the published version.
+
+Why this rule and not cleanlab's: ``benchmarks/label_issues.py`` runs it beside
+``cleanlab.filter.find_label_issues`` (multi-label, prune by noise rate) and CROWDLAB's
+consensus quality scores on the same out-of-sample probabilities, with simulated annotators
+of known accuracy and known true labels; the numbers are in ``benchmarks/RESULTS.md``.
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from annotate.aggregation import Aggregation, Reason, ReasonKind
+from annotate.baseline import cross_val_proba
 from annotate.errors import InputError
 from annotate.post_labels import CATEGORY, project_labels
 from annotate.store import Post, Store
@@ -321,7 +329,8 @@ def project_review_queue(
     all when ``top`` is None).
 
     Labels are the project's aggregated ``category`` labels (adjudicated decisions included);
-    posts without a label are left out. Adjudicated posts stay in the queue, marked, because an
+    posts without a label are left out. Probabilities are the trained baseline's, out of
+    sample (:func:`annotate.baseline.cross_val_proba`). Adjudicated posts stay in the queue, marked, because an
     expert's decision the model disputes is still worth a second look.
     """
     aggregated = project_labels(store, project_name, aggregation=aggregation)
@@ -358,8 +367,12 @@ def project_review_queue(
             if pk in labelled
         }
     given = [labelled[pk].labels for pk in post_pks]
-    probabilities = out_of_fold_probabilities(
-        [posts[pk][0] for pk in post_pks], given, label_ids, folds=folds, seed=seed
+    probabilities = cross_val_proba(
+        [posts[pk][0] for pk in post_pks],
+        [sorted(labels) for labels in given],
+        labels=label_ids,
+        folds=folds,
+        seed=seed,
     )
     suspects = find_label_errors(given, probabilities, label_ids, post_pks=post_pks)
     thresholds = label_thresholds(

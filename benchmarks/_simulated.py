@@ -95,6 +95,4 @@ def macro_f1(truth: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]])
     expected = label_matrix(truth, LABELS)
     present = np.flatnonzero(expected.sum(axis=0))
     got = label_matrix(predicted, LABELS)
-    return float(
-        f1_score(expected[:, present], got[:, present], average="macro", zero_division=0)
-    )
+    return float(f1_score(expected[:, present], got[:, present], average="macro", zero_division=0))

@@ -27,6 +27,7 @@ score are read off the curve by linear interpolation between rounds (the mean cu
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import platform
 import random
@@ -101,7 +102,7 @@ def activelab_choice(crowd, model, pool, labelled, fresh, batch, seed) -> list[i
 
 def annotations_to_reach(curve: list[dict], target: float) -> float | None:
     """Annotations at which the curve first reaches ``target`` (linear between rounds)."""
-    for before, after in zip(curve, curve[1:], strict=False):
+    for before, after in itertools.pairwise(curve):
         if before["macro_f1"] >= target:
             return float(before["annotations"])
         if after["macro_f1"] >= target:
