@@ -36,11 +36,13 @@ class DatasetSource:
     manifest: dict[str, Any] | None
 
     def load(self) -> Any:
-        """The ``DatasetDict`` (``datasets.load_dataset`` on the folder)."""
+        """The ``DatasetDict`` (``datasets.load_dataset`` on the folder), read afresh:
+        ``datasets`` caches a folder under its name and card, not its files (README: loading
+        a version), and a model must never be trained on another version's rows."""
         from datasets import load_dataset
 
         try:
-            return load_dataset(str(self.path))
+            return load_dataset(str(self.path), download_mode="force_redownload")
         except Exception as error:  # datasets raises many types for a folder it cannot read
             reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise InputError(f"{self.path} cannot be loaded as a dataset ({reason}).") from None
