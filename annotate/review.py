@@ -330,8 +330,8 @@ def project_review_queue(
 
     Labels are the project's aggregated ``category`` labels (adjudicated decisions included);
     posts without a label are left out. Probabilities are the trained baseline's, out of
-    sample (:func:`annotate.baseline.cross_val_proba`). Adjudicated posts stay in the queue, marked, because an
-    expert's decision the model disputes is still worth a second look.
+    sample (:func:`annotate.baseline.cross_val_proba`). Adjudicated posts stay in the queue,
+    marked, because an expert's decision the model disputes is still worth a second look.
     """
     aggregated = project_labels(store, project_name, aggregation=aggregation)
     label_ids = list(aggregated.taxonomy.field(CATEGORY).label_ids)

@@ -67,8 +67,9 @@ def test_thresholds_are_tuned_on_validation_posts(model):
 
 def test_a_threshold_takes_every_post_with_the_same_score():
     truth = np.array([[1], [0], [1], [0]])
-    # 0.6 is shared by a positive and a negative: the cut is above or below both.
-    assert tune_thresholds(truth, np.array([[0.9], [0.6], [0.6], [0.1]]), ["a"]) == {"a": 0.6}
+    # 0.6 is shared by a positive and a negative: the cut is above or below both (here
+    # below: F1 0.8 against 0.67), halfway to the next score.
+    assert tune_thresholds(truth, np.array([[0.9], [0.6], [0.6], [0.1]]), ["a"]) == {"a": 0.35}
     assert tune_thresholds(np.zeros((2, 1)), np.array([[0.9], [0.1]]), ["a"]) == {"a": 0.5}
 
 

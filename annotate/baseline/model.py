@@ -283,11 +283,12 @@ def tune_thresholds(
     truth: np.ndarray, probabilities: np.ndarray, labels: Sequence[str]
 ) -> dict[str, float]:
     """Per label, the threshold with the best F1 on held-out ``truth`` (``(n, n_labels)``
-    0/1) given ``probabilities``; 0.5 for a label with no positive there.
+    0/1) given ``probabilities``: halfway between the lowest score it takes and the next;
+    0.5 for a label with no positive there.
 
     >>> truth = np.array([[1], [1], [0], [0]])
     >>> tune_thresholds(truth, np.array([[0.9], [0.3], [0.2], [0.1]]), ["a"])
-    {'a': 0.3}
+    {'a': 0.25}
     """
     thresholds = {}
     for j, label in enumerate(labels):
@@ -303,7 +304,10 @@ def tune_thresholds(
         # A threshold must take every post with the same score: only the last of a run counts.
         last_of_run = np.r_[scores[1:] != scores[:-1], True]
         best = np.flatnonzero(last_of_run)[np.argmax(f1[last_of_run])]
-        thresholds[label] = float(scores[best])
+        # Halfway to the next lower score: a cut at the last positive taken would lose any
+        # unseen post scored a hair below it.
+        below = scores[best + 1] if best + 1 < len(scores) else 0.0
+        thresholds[label] = float((scores[best] + below) / 2)
     return thresholds
 
 
