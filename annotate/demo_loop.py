@@ -7,7 +7,11 @@
 5. let simulated annotators (real Label Studio users) label the batch with overlap;
 6. pull the annotations, and report status and agreement (HTML report);
 7. send uncertain aggregates to adjudication, where a simulated expert decides them;
-8. publish the next dataset version to the local registry.
+8. publish the next dataset version to the local registry;
+9. the model round (:mod:`annotate.demo_model`): train and evaluate the baseline on that
+   version, sample the next batch with ``activelab`` and the model's suggestions, let the
+   simulated annotators label it, publish the version after it and evaluate again, both
+   evaluations side by side in ``exports/evaluations/``.
 
 Running it again continues the loop: nothing is ingested twice, the project is reused, and the
 next batch leaves out posts already sent.
@@ -57,11 +61,15 @@ class DemoSummary:
     #: The local Label Studio's data folder when the demo started one (None: a configured one).
     label_studio_data_dir: str | None = None
     posts: dict[str, Any] = field(default_factory=dict)
+    #: The model round: both evaluations, the activelab batch, the version after it.
+    model: dict[str, Any] = field(default_factory=dict)
 
 
-def run_demo(ws: Workspace, *, batch_size: int = 150, seed: int = 7) -> DemoSummary:
+def run_demo(
+    ws: Workspace, *, batch_size: int = 150, seed: int = 7, model_round: bool = True
+) -> DemoSummary:
     """The loop on the demo corpus in ``ws`` (see the module docstring); ``ws.say`` hears
-    how it goes."""
+    how it goes. ``model_round=False`` stops after the first publish."""
     settings, workspace, store, say = ws.settings, ws.folder, ws.store, ws.say
     corpus = settings.exports / "demo" / "posts.jsonl"
     if not corpus.exists():
@@ -85,6 +93,20 @@ def run_demo(ws: Workspace, *, batch_size: int = 150, seed: int = 7) -> DemoSumm
         summary = _loop(
             settings, workspace, store, connection, corpus, ingested, batch_size, seed, say
         )
+        if model_round:
+            from annotate.demo_model import model_round as run_model_round
+
+            summary.model = run_model_round(
+                ws,
+                connection,
+                DEMO_PROJECT,
+                summary.published,
+                lambda: _publish(store, settings, workspace, say),
+                batch_size=batch_size,
+                seed=seed,
+                say=say,
+            )
+            summary.published = summary.model.pop("published")
     finally:
         if server is not None:
             server.stop()
