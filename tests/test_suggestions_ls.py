@@ -105,6 +105,11 @@ def test_acceptance_and_relabels_are_counted_on_the_server(loop, monkeypatch):
     assert effect.with_suggestions.items_measured == 10
     assert effect.without_suggestions.items_measured == 6
     assert effect.without_suggestions.alpha_masi < effect.with_suggestions.alpha_masi
+    shown = invoke("agreement", loop.name, "--suggestions", "--json")
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout) == json.loads(json.dumps(effect.as_dict()))
+    table = invoke("agreement", loop.name, "--suggestions")
+    assert "12 of 20 annotations (60%)" in table.stderr + table.stdout
 
     # ActiveLab: posts labelled so far may get one more annotator; their task asks for it.
     result = ws.sample(loop.name, 25, strategy="activelab", model=model, seed=4)
