@@ -80,6 +80,8 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/loop.py
 	$(BIN)/python benchmarks/publish.py
 	$(BIN)/python benchmarks/baseline.py
+	$(BIN)/python benchmarks/active_learning.py
+	$(BIN)/python benchmarks/label_issues.py
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache

@@ -14,8 +14,11 @@ probabilities come from the trained baseline's :func:`annotate.baseline.cross_va
 
 Methods:
 
-* ``ours``: :func:`annotate.review.find_label_errors` (confident prediction outside the given
-  labels), ranked by its margin;
+* ``ours_margin_order``: :func:`annotate.review.find_label_errors` (confident prediction
+  outside the given labels), ranked by the margin ``p_predicted - p_given`` (its order until
+  this benchmark);
+* ``ours``: the same posts in the order ``find_label_errors`` gives them now: cleanlab's
+  multi-label label quality score (``multilabel_classification.rank``), lowest first;
 * ``cleanlab``: ``cleanlab.filter.find_label_issues(multi_label=True)`` (prune by noise rate),
   ranked by cleanlab's self-confidence order;
 * ``crowdlab``: ``cleanlab.multiannotator.get_label_quality_multiannotator`` consensus quality
@@ -44,7 +47,7 @@ from annotate.baseline import cross_val_proba
 from annotate.review import find_label_errors
 from annotate.sampling.model_scores import annotator_matrix, distribution
 
-METHODS = ("ours", "cleanlab", "crowdlab")
+METHODS = ("ours_margin_order", "ours", "cleanlab", "crowdlab")
 TOPS = (50, 100)
 
 
@@ -64,6 +67,7 @@ def flagged_by_method(crowd: Crowd, given: list[list[str]], probabilities: np.nd
         return_indices_ranked_by="self_confidence",
     )
     cleanlab = [int(index) for index in ranked]
+    by_margin = [suspect.post_pk for suspect in sorted(suspects, key=lambda s: -s.score)]
     annotators = [member.name for member in crowd.team]
     matrix = annotator_matrix([crowd.given[i] for i in range(len(given))], LABELS, annotators)
     with warnings.catch_warnings():
@@ -77,6 +81,7 @@ def flagged_by_method(crowd: Crowd, given: list[list[str]], probabilities: np.nd
         )["label_quality"]["consensus_quality_score"].to_numpy()
     crowdlab = [int(index) for index in np.argsort(quality, kind="stable")]
     return {
+        "ours_margin_order": (set(ours), by_margin),
         "ours": (set(ours), ours),
         "cleanlab": (set(cleanlab), cleanlab),
         "crowdlab": (set(crowdlab[: len(cleanlab)]), crowdlab),
