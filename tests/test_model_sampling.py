@@ -136,3 +136,11 @@ def test_a_model_with_labels_the_taxonomy_lacks_is_refused(ws):
     params = SamplingParams(size=5, strategy="uncertainty")
     with pytest.raises(InputError, match="made_up"):
         choose_with_model(ws.store, "round-1", params, model)
+
+
+def test_activelab_prints_nothing_that_would_corrupt_json_output(capsys):
+    # "b" is given once but never wins the consensus: cleanlab prints a caution about it.
+    annotations = [{"x": {"a"}, "y": {"a"}, "z": {"b"}}] + [{"x": {"a"}, "y": {"a"}}] * 9
+    probabilities = np.array([[0.9, 0.1]] * 10)
+    activelab(annotations, probabilities, np.array([[0.5, 0.5]]), ["a", "b"])
+    assert capsys.readouterr().out == ""

@@ -25,6 +25,8 @@ far slower than random sampling; the distribution view above does not.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -121,8 +123,10 @@ def activelab(
         kwargs["pred_probs_unlabeled"] = unlabelled
     if not kwargs:
         return labelled_scores, np.ones(0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # cleanlab warns about annotators with few labels
+    # cleanlab warns about annotators with few labels, and prints notes about consensus
+    # labels to stdout, where they would corrupt a command's --json output.
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
         scores, scores_unlabelled = get_active_learning_scores(**kwargs)
     labelled_scores[usable] = scores
     return labelled_scores, (np.ones(0) if unlabelled is None else scores_unlabelled)
