@@ -1,7 +1,7 @@
 """Learning curves of model-chosen sampling: random against uncertainty against ActiveLab.
 
 Usage:
-    python benchmarks/active_learning.py                       # 3 seeds, 12 rounds of 40
+    python benchmarks/active_learning.py                       # 3 seeds, 24 rounds of 40
     python benchmarks/active_learning.py --seeds 5 --rounds 15 --batch 50 --plot curves.png
 
 Setup (the same for every strategy of a seed): demo posts with known true labels, split into
@@ -157,7 +157,7 @@ def main() -> None:
     parser.add_argument("--test-share", type=float, default=0.3)
     parser.add_argument("--first", type=int, default=40, help="first random batch")
     parser.add_argument("--batch", type=int, default=40, help="annotations per round")
-    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=24)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--plot", type=Path, default=Path("benchmarks/active_learning.png"))
     parser.add_argument("--json", type=Path, default=None, help="write the results here")
