@@ -262,22 +262,40 @@ def _simulate(
     count = 0
     for index, (ls_task_id, post_id, text, meta) in enumerate(rows):
         team = DEFAULT_TEAM if index < overlapping else (DEFAULT_TEAM[index % len(DEFAULT_TEAM)],)
-        truth = meta or {}
-        for annotator in team:
-            labels = simulate_labels(
-                annotator,
-                post_id,
-                truth.get("true_labels") or [],
-                truth.get("true_severity"),
-                seed,
-                taxonomy=taxonomy,
-            )
-            connection.create_annotation(
-                ls_task_id,
-                result_from_labels(taxonomy, labels),
-                completed_by=users[annotator.name],
-                lead_time=lead_time(annotator, text, post_id, seed),
-            )
-            count += 1
+        count += label_as_team(
+            connection, taxonomy, users, team, ls_task_id, post_id, text, meta, seed
+        )
     say(f"Simulated annotators ({', '.join(users)}) made {count} annotations.")
     return count
+
+
+def label_as_team(
+    connection: LabelStudioConnection,
+    taxonomy: Any,
+    users: dict[str, int],
+    team: tuple[Any, ...],
+    ls_task_id: int,
+    post_id: str,
+    text: str,
+    meta: dict[str, Any] | None,
+    seed: int,
+) -> int:
+    """Each member of ``team`` annotates the task as the simulation says (the post's hidden
+    true labels in ``meta``), as their Label Studio user; returns how many annotations."""
+    truth = meta or {}
+    for member in team:
+        labels = simulate_labels(
+            member,
+            post_id,
+            truth.get("true_labels") or [],
+            truth.get("true_severity"),
+            seed,
+            taxonomy=taxonomy,
+        )
+        connection.create_annotation(
+            ls_task_id,
+            result_from_labels(taxonomy, labels),
+            completed_by=users[member.name],
+            lead_time=lead_time(member, text, post_id, seed),
+        )
+    return len(team)

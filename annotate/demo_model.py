@@ -16,14 +16,15 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from annotate.batches import SampleResult
+from annotate.demo_loop import label_as_team
 from annotate.model_sampling import sample_with_model
 from annotate.pull import pull
 from annotate.sampling import SamplingParams
-from annotate.simulation import DEFAULT_TEAM, lead_time, simulate_labels
+from annotate.simulation import DEFAULT_TEAM
 from annotate.store import Post, Task
 from annotate.store.queries import get_project, tasks_with_posts
 from annotate.suggestions import pre_annotate
-from annotate.taxonomy import load_taxonomy, result_from_labels
+from annotate.taxonomy import load_taxonomy
 
 if TYPE_CHECKING:
     from annotate.labelstudio import LabelStudioConnection
@@ -145,23 +146,9 @@ def simulate_round(
             team = tuple(free[:1])
         else:
             continue
-        truth = meta or {}
-        for member in team:
-            labels = simulate_labels(
-                member,
-                post_id,
-                truth.get("true_labels") or [],
-                truth.get("true_severity"),
-                seed,
-                taxonomy=taxonomy,
-            )
-            connection.create_annotation(
-                ls_task_id,
-                result_from_labels(taxonomy, labels),
-                completed_by=users[member.name],
-                lead_time=lead_time(member, text, post_id, seed),
-            )
-            count += 1
+        count += label_as_team(
+            connection, taxonomy, users, team, ls_task_id, post_id, text, meta, seed
+        )
     return count
 
 

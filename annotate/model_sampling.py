@@ -7,7 +7,9 @@ instead of its keyed hash, which only breaks ties. So each stratum gives its quo
 posts the model is least sure about (``uncertainty``) or that ActiveLab rates most informative
 (``activelab``).
 
-``activelab`` also scores the project's posts that already have annotations: posts whose
+``activelab`` also scores the project's posts that already have annotations (with the
+baseline's cross-validated probabilities on their majority-vote labels, as the benchmark
+does; :func:`_labelled_probabilities`): posts whose
 score ranks among the batch's ``size`` best of all (new and labelled together) are *re-labelled*
 rather than replaced by new posts: Label Studio is asked for one more annotator on their task
 (its ``overlap`` raised to the number of annotators so far plus one), and the batch takes that
@@ -78,6 +80,32 @@ def _probabilities(model: Model, texts: Sequence[str]) -> np.ndarray:
     return np.vstack(parts) if parts else np.zeros((0, len(model.labels)))
 
 
+#: Fewer labelled posts than this are scored by the model itself (too few to cross-validate).
+MIN_CROSS_VALIDATED = 20
+
+
+def _labelled_probabilities(
+    model: Model, texts: list[str], annotations: list[dict[str, frozenset[str]]]
+) -> np.ndarray:
+    """Out-of-sample probabilities of the labelled posts, as ActiveLab wants them: the
+    baseline cross-validated on their majority-vote labels (5 folds), or the model's own
+    probabilities for fewer than :data:`MIN_CROSS_VALIDATED` posts (likely in-sample: the
+    model was trained on a version these posts are in, which makes ActiveLab trust it more
+    than it should)."""
+    from annotate.baseline import cross_val_proba
+
+    if len(texts) < MIN_CROSS_VALIDATED:
+        return _probabilities(model, texts)
+    votes = []
+    for given in annotations:
+        counts = {
+            label: sum(label in answer for answer in given.values()) for label in model.labels
+        }
+        kept = [label for label, count in counts.items() if count and count * 2 >= len(given)]
+        votes.append(kept or [max(model.labels, key=counts.__getitem__)])
+    return cross_val_proba(texts, votes, labels=model.labels, folds=5, seed=0)
+
+
 def _labelled_posts(
     store: Store, project_id: int, field: str
 ) -> tuple[list[tuple[int, str, str, int | None]], list[dict[str, frozenset[str]]]]:
@@ -142,7 +170,7 @@ def choose_with_model(
         higher_first = True
     else:
         posts, annotations = _labelled_posts(store, project_id, model.field)
-        labelled = _probabilities(model, [text for _, _, text, _ in posts])
+        labelled = _labelled_probabilities(model, [text for _, _, text, _ in posts], annotations)
         labelled_scores, scores = activelab(annotations, labelled, probabilities, model.labels)
         higher_first = False
         # Re-labels take the places where a labelled post outranks the new ones among the
