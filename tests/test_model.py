@@ -216,3 +216,10 @@ def test_bad_input_is_one_sentence(ws, small_model, tmp_path):
     refused = invoke("predict", tmp_path / "evil", "--input", "x.jsonl")
     assert refused.exit_code == 2 and "builtins.eval" in refused.stderr
     assert "refused unread" in refused.stderr and "Traceback" not in refused.output
+
+
+def test_predict_refuses_an_unreadable_file_before_writing(small_model, tmp_path):
+    out = tmp_path / "scores.jsonl"
+    missing = invoke("predict", small_model, "--input", tmp_path / "nope.jsonl", "--out", out)
+    assert missing.exit_code == 2 and "nope.jsonl does not exist" in missing.stderr
+    assert not out.exists() and not list(tmp_path.glob(".scores*"))

@@ -5,7 +5,7 @@ have no annotation yet."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -50,6 +50,8 @@ class Predictions:
     chunks_of_posts: Iterator[PostChunk]
     posts: int = 0
     skipped: list[str] = field(default_factory=list)
+    #: Told the number of posts scored so far after every chunk (a progress bar).
+    on_chunk: Callable[[int], None] | None = None
 
     @property
     def labels(self) -> list[str]:
@@ -59,6 +61,8 @@ class Predictions:
         for chunk in self.chunks_of_posts:
             probabilities = self.model.predict_proba(chunk.texts)
             self.posts += len(chunk.texts)
+            if self.on_chunk is not None:
+                self.on_chunk(self.posts)
             yield PredictionChunk(chunk.post_ids, probabilities, self.model.decide(probabilities))
 
 
@@ -66,10 +70,16 @@ def posts_from_file(
     path: Path, skipped: list[str], chunk: int = CHUNK, text_field: str = "text"
 ) -> Iterator[PostChunk]:
     """The posts of a file in chunks; a row without text is skipped (and said in
-    ``skipped``, at most 100 reasons kept)."""
+    ``skipped``, at most 100 reasons kept). A file that cannot be read is refused here, before
+    anything is scored or written."""
     from annotate.ingest.readers import open_reader
 
-    reader = open_reader(path)
+    return _chunks_of(open_reader(path), path, skipped, chunk, text_field)
+
+
+def _chunks_of(
+    reader: Any, path: Path, skipped: list[str], chunk: int, text_field: str
+) -> Iterator[PostChunk]:
     ids: list[str] = []
     texts: list[str] = []
     for row in reader.rows():

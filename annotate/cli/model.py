@@ -18,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from annotate.cli._shared import JsonOpt, busy, emit, say, table, workspace
+from annotate.cli._shared import JsonOpt, busy, emit, progress_bar, say, table, workspace
 
 DatasetArg = Annotated[
     str,
@@ -191,8 +191,12 @@ def predict(
     )
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w", encoding="utf-8") as handle:
+        partial = out.with_name(f".{out.name}.partial")  # a cut-off run leaves no half file
+        with progress_bar() as bar, partial.open("w", encoding="utf-8") as handle:
+            task = bar.add_task("scoring posts", total=None)
+            predictions.on_chunk = lambda done: bar.update(task, completed=done)
             written = write_predictions(predictions, handle)
+        partial.replace(out)
         say(f"Wrote {written} predictions of {predictions.model.model_version} to {out}.")
     elif as_json:
         write_predictions(predictions, sys.stdout, as_array=True)
