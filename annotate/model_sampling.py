@@ -16,8 +16,11 @@ rather than replaced by new posts: Label Studio is asked for one more annotator 
 many fewer new posts. The batch records the strategy, the model's version, every chosen post's
 score and the re-labelled posts (``batches.params``).
 
-Every candidate is scored, so a run reads the candidates' texts once into the model (in chunks)
-and keeps only their scores and the best-ranked few per stratum.
+Every candidate is scored: a run holds the candidates (with their texts) and one probability
+row each in memory while it scores them in chunks of :data:`SCORE_CHUNK`, then keeps the
+best-ranked few per stratum. That suits the store's scale (thousands to a few hundred thousand
+candidates); scoring a corpus of millions in flat memory would need ActiveLab's labelled part
+computed once and the unlabelled scores streamed, which is not done here.
 """
 
 from __future__ import annotations
