@@ -134,8 +134,8 @@ def sample(
     uncertainty: Annotated[
         str,
         typer.Option(
-            help="uncertainty strategy: margin (closest call to a label's threshold) or "
-            "entropy (mean binary entropy of the labels)."
+            help="For --strategy uncertainty: margin (smallest gap between the two most "
+            "probable labels first) or entropy (most spread over all labels first)."
         ),
     ] = "margin",
     pre_annotate: PreAnnotateOpt = None,
