@@ -66,9 +66,11 @@ def test_predictions_reach_the_tasks_outside_the_overlap_cohort(loop, monkeypatc
         assert prediction["score"] == pytest.approx(stored[task]["suggestion"]["score"])
 
     # Again: nothing doubled; with --suggest-overlap the cohort gets them too.
+    pushed = invoke("push", loop.name, "--pre-annotate", "m", "--json")
+    assert pushed.exit_code == 0, pushed.output
+    again = json.loads(pushed.stdout)["suggestions"]
+    assert again["suggested"] == 0 and again["already"] == report["suggested"]
     ws = Workspace.open(loop.folder / ".annotate")
-    again = ws.pre_annotate(loop.name, model)
-    assert again.suggested == 0 and again.already == report["suggested"]
     everything = ws.pre_annotate(loop.name, model, overlap_cohort=True)
     assert everything.suggested == len(cohort)
     assert all(len(found) == 1 for found in _predictions(loop).values())
