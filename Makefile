@@ -79,6 +79,9 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/aggregation.py
 	$(BIN)/python benchmarks/loop.py
 	$(BIN)/python benchmarks/publish.py
+	$(BIN)/python benchmarks/baseline.py
+	$(BIN)/python benchmarks/active_learning.py
+	$(BIN)/python benchmarks/label_issues.py
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache

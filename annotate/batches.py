@@ -62,11 +62,14 @@ class PushReport:
     dry_run: bool = False
     pending: int = 0
     reconcile: ReconcileReport | None = None
+    #: What ``--pre-annotate`` attached (:class:`annotate.suggestions.PreAnnotationReport`).
+    suggestions: Any = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             **asdict(self),
             "reconcile": self.reconcile.as_dict() if self.reconcile else None,
+            "suggestions": self.suggestions.as_dict() if self.suggestions else None,
         }
 
 
@@ -174,6 +177,9 @@ class SampleResult:
     #: Tasks an earlier, interrupted run left unpushed, pushed first (by :func:`sample`).
     earlier_push: PushReport | None = None
     push: PushReport | None = None
+    #: The model's suggestions attached to the batch's tasks (``--pre-annotate``), if any:
+    #: a :class:`annotate.suggestions.PreAnnotationReport`.
+    suggestions: Any = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -183,6 +189,7 @@ class SampleResult:
             **self.selection,
             "earlier_push": self.earlier_push.as_dict() if self.earlier_push else None,
             "push": self.push.as_dict() if self.push else None,
+            "suggestions": self.suggestions.as_dict() if self.suggestions else None,
         }
 
 

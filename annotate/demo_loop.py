@@ -7,7 +7,11 @@
 5. let simulated annotators (real Label Studio users) label the batch with overlap;
 6. pull the annotations, and report status and agreement (HTML report);
 7. send uncertain aggregates to adjudication, where a simulated expert decides them;
-8. publish the next dataset version to the local registry.
+8. publish the next dataset version to the local registry;
+9. the model round (:mod:`annotate.demo_model`): train and evaluate the baseline on that
+   version, sample the next batch with ``activelab`` and the model's suggestions, let the
+   simulated annotators label it, publish the version after it and evaluate again, both
+   evaluations side by side in ``exports/evaluations/``.
 
 Running it again continues the loop: nothing is ingested twice, the project is reused, and the
 next batch leaves out posts already sent.
@@ -57,11 +61,15 @@ class DemoSummary:
     #: The local Label Studio's data folder when the demo started one (None: a configured one).
     label_studio_data_dir: str | None = None
     posts: dict[str, Any] = field(default_factory=dict)
+    #: The model round: both evaluations, the activelab batch, the version after it.
+    model: dict[str, Any] = field(default_factory=dict)
 
 
-def run_demo(ws: Workspace, *, batch_size: int = 150, seed: int = 7) -> DemoSummary:
+def run_demo(
+    ws: Workspace, *, batch_size: int = 150, seed: int = 7, model_round: bool = True
+) -> DemoSummary:
     """The loop on the demo corpus in ``ws`` (see the module docstring); ``ws.say`` hears
-    how it goes."""
+    how it goes. ``model_round=False`` stops after the first publish."""
     settings, workspace, store, say = ws.settings, ws.folder, ws.store, ws.say
     corpus = settings.exports / "demo" / "posts.jsonl"
     if not corpus.exists():
@@ -85,6 +93,20 @@ def run_demo(ws: Workspace, *, batch_size: int = 150, seed: int = 7) -> DemoSumm
         summary = _loop(
             settings, workspace, store, connection, corpus, ingested, batch_size, seed, say
         )
+        if model_round:
+            from annotate.demo_model import model_round as run_model_round
+
+            summary.model = run_model_round(
+                ws,
+                connection,
+                DEMO_PROJECT,
+                summary.published,
+                lambda: _publish(store, settings, workspace, say),
+                batch_size=batch_size,
+                seed=seed,
+                say=say,
+            )
+            summary.published = summary.model.pop("published")
     finally:
         if server is not None:
             server.stop()
@@ -240,22 +262,40 @@ def _simulate(
     count = 0
     for index, (ls_task_id, post_id, text, meta) in enumerate(rows):
         team = DEFAULT_TEAM if index < overlapping else (DEFAULT_TEAM[index % len(DEFAULT_TEAM)],)
-        truth = meta or {}
-        for annotator in team:
-            labels = simulate_labels(
-                annotator,
-                post_id,
-                truth.get("true_labels") or [],
-                truth.get("true_severity"),
-                seed,
-                taxonomy=taxonomy,
-            )
-            connection.create_annotation(
-                ls_task_id,
-                result_from_labels(taxonomy, labels),
-                completed_by=users[annotator.name],
-                lead_time=lead_time(annotator, text, post_id, seed),
-            )
-            count += 1
+        count += label_as_team(
+            connection, taxonomy, users, team, ls_task_id, post_id, text, meta, seed
+        )
     say(f"Simulated annotators ({', '.join(users)}) made {count} annotations.")
     return count
+
+
+def label_as_team(
+    connection: LabelStudioConnection,
+    taxonomy: Any,
+    users: dict[str, int],
+    team: tuple[Any, ...],
+    ls_task_id: int,
+    post_id: str,
+    text: str,
+    meta: dict[str, Any] | None,
+    seed: int,
+) -> int:
+    """Each member of ``team`` annotates the task as the simulation says (the post's hidden
+    true labels in ``meta``), as their Label Studio user; returns how many annotations."""
+    truth = meta or {}
+    for member in team:
+        labels = simulate_labels(
+            member,
+            post_id,
+            truth.get("true_labels") or [],
+            truth.get("true_severity"),
+            seed,
+            taxonomy=taxonomy,
+        )
+        connection.create_annotation(
+            ls_task_id,
+            result_from_labels(taxonomy, labels),
+            completed_by=users[member.name],
+            lead_time=lead_time(member, text, post_id, seed),
+        )
+    return len(team)

@@ -288,6 +288,36 @@ class LabelStudioConnection:
             json={"selectedItems": {"all": False, "included": list(task_ids)}},
         )
 
+    def import_predictions(self, project_id: int, predictions: list[dict[str, Any]]) -> int:
+        """Attach predictions (each with ``task``, ``result``, ``score``, ``model_version``) to
+        the project's tasks in one request; returns how many Label Studio created."""
+        if not predictions:
+            return 0
+        response = self._request(
+            f"import {len(predictions)} predictions into project {project_id}",
+            "POST",
+            f"api/projects/{project_id}/import/predictions",
+            content=orjson.dumps(predictions),
+            headers={"Content-Type": "application/json"},
+        )
+        return int(response.json().get("created", len(predictions)))
+
+    def task_overlaps(self, project_id: int) -> dict[int, int]:
+        """Each task's ``overlap``: how many annotators Label Studio will ask for it (above 1:
+        the overlap cohort used for agreement)."""
+        tasks = self.list_tasks(project_id, ("id", "overlap"))
+        return {task["id"]: int(task.get("overlap") or 1) for task in tasks}
+
+    def set_overlap(self, task_id: int, overlap: int) -> None:
+        """Ask Label Studio for ``overlap`` annotators on a task (it serves the task again
+        until that many have annotated it)."""
+        self._request(
+            f"set the overlap of task {task_id}",
+            "PATCH",
+            f"api/tasks/{task_id}",
+            json={"overlap": overlap},
+        )
+
     def export(self, project_id: int, task_ids: list[int] | None = None) -> list[dict[str, Any]]:
         """Tasks with their annotations through the JSON export endpoint (much faster than
         paging the tasks API); tasks without annotations are included too."""

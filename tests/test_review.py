@@ -87,9 +87,30 @@ def test_find_label_errors_flags_confident_predictions_outside_the_given_labels(
         given, probabilities, labels, post_pks=[100 + row for row in range(len(given))]
     )
 
+    # Ordered by cleanlab's multi-label label quality score of the given labels, lowest first.
+    from cleanlab.multilabel_classification.rank import get_label_quality_scores
+
+    quality = get_label_quality_scores([[0], [2]], probabilities[[5, 6]])
+    assert quality[0] < quality[1]
     assert suspects == [
-        Suspect(105, ("a",), "b", p_given=0.05, p_predicted=0.85, score=pytest.approx(0.80)),
-        Suspect(106, ("c",), "a", p_given=0.70, p_predicted=0.75, score=pytest.approx(0.05)),
+        Suspect(
+            105,
+            ("a",),
+            "b",
+            p_given=0.05,
+            p_predicted=0.85,
+            score=pytest.approx(0.80),
+            label_quality=pytest.approx(quality[0]),
+        ),
+        Suspect(
+            106,
+            ("c",),
+            "a",
+            p_given=0.70,
+            p_predicted=0.75,
+            score=pytest.approx(0.05),
+            label_quality=pytest.approx(quality[1]),
+        ),
     ]
 
 

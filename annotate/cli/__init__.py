@@ -12,6 +12,8 @@ Usage:
     annotate agreement round-1 --format html --screenshot
     annotate aggregate round-1
     annotate publish finmis --version 1.0.0 --project round-1
+    annotate train finmis@1.0.0
+    annotate evaluate exports/models/finmis-1.0.0-category finmis@1.0.0
     annotate config show
     annotate ls serve --port 8080
 """
@@ -33,6 +35,7 @@ from annotate.cli import (
     ingest,
     loop,
     ls,
+    model,
     posts,
     project,
     publish,
@@ -104,6 +107,7 @@ adjudicate.register(app)
 review.register(app)
 annotators.register(app)
 publish.register(app)
+model.register(app)
 app.add_typer(posts.app)
 app.add_typer(taxonomy.app)
 app.add_typer(project.app)

@@ -120,6 +120,14 @@ def agreement(
             "--screenshot", help="With --format html: also a PNG of the page (needs Chromium)."
         ),
     ] = False,
+    suggestions: Annotated[
+        bool,
+        typer.Option(
+            "--suggestions",
+            help="Agreement on tasks with and without a model's suggestion (--pre-annotate), "
+            "and how often annotators took the suggestion as it was.",
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Agreement of a field: α, κ, AC1 with intervals, per label, per annotator, per batch.
@@ -132,6 +140,12 @@ def agreement(
     )
     if reveal and input_file is not None:
         raise InputError("--reveal applies to projects: a file's annotators are as written.")
+    if suggestions:
+        if project is None:
+            raise InputError("--suggestions applies to projects, not to --input files.")
+        effect = workspace(ctx).suggestion_effect(project, field=field or DEFAULT_FIELD)
+        emit(effect.as_dict(), as_json or chosen is ReportFormat.json, _render_suggestions)
+        return
     if take_screenshot and chosen is not ReportFormat.html:
         raise InputError("--screenshot needs --format html.")
     if input_file is not None:
@@ -173,6 +187,30 @@ def agreement(
     say(f"Wrote {path}. {report.interpretation.sentence}")
     if take_screenshot:
         say(f"Wrote {screenshot(path)}")
+
+
+def _render_suggestions(d: dict) -> None:
+    rows = []
+    for name in ("with_suggestions", "without_suggestions"):
+        group = d[name]
+        alpha = group["alpha_masi"]
+        shown = f"{alpha:.3f}" if alpha is not None else f"n/a ({group['undefined_reason']})"
+        rows.append([name.replace("_", " "), group["tasks"], group["items_measured"], shown])
+    table(
+        f"{d['project']}: {d['field']}",
+        ["tasks", "count", "items with 2+ annotators", "alpha (MASI)"],
+        rows,
+    )
+    rate = d["acceptance_rate"]
+    say(
+        f"Suggestions by {', '.join(d['models']) or 'no model'}: "
+        + (
+            f"{d['accepted']} of {d['suggested_annotations']} annotations ({rate:.0%}) took "
+            "the suggestion as it was."
+            if rate is not None
+            else "no annotation of a suggested task yet."
+        )
+    )
 
 
 def _check_options(

@@ -82,7 +82,9 @@ def demo_loop(
     local server started in the workspace and stopped at the end), samples and pushes a batch,
     has simulated annotators label it with overlap, pulls, reports status and agreement, sends
     uncertain posts to adjudication (a simulated expert decides), and publishes a version.
-    Run it again to continue with the next batch.
+    Then it trains and evaluates the baseline on that version, samples the next batch with
+    activelab and the model's suggestions, has the simulated team label it, publishes the
+    version after it and evaluates again. Run it again to continue with the next batch.
     """
     ws = workspace(ctx)
     summary = ws.demo_loop(batch_size=batch_size, seed=seed)
@@ -141,6 +143,13 @@ def _demo_next_steps(d: dict, workspace: Path) -> list[tuple[str, str]]:
         steps.append(("Label Studio", f"{d['label_studio']} (project {d['project']!r})"))
     if d["agreement"]:
         steps.append(("Agreement report", d["agreement"]["report"]))
+    model = d.get("model") or {}
+    for key in ("first", "next"):
+        if model.get(key):
+            run = model[key]
+            steps.append(
+                ("Evaluation" if key == "first" else "", f"{run['dataset']}: {run['report']}")
+            )
     published = d["published"]
     if published.get("path"):
         steps += [

@@ -3,6 +3,9 @@
 Usage:
     annotate sample round-1 --size 500 --strategy mixed --by platform,month --seed 7
     annotate sample round-1 --size 500 --dry-run
+    annotate sample round-2 --size 200 --strategy activelab --model models/m --pre-annotate models/m
+    annotate sample round-2 --size 200 --strategy uncertainty --model models/baseline --by platform
+    annotate push round-2 --pre-annotate models/baseline
     annotate push round-1
     annotate push round-1 --no-wait
     annotate pull round-1
@@ -39,6 +42,25 @@ AccountIdsOpt = Annotated[
 ]
 
 
+PreAnnotateOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--pre-annotate",
+        metavar="MODEL",
+        help="Show this model's predictions (a folder saved by 'annotate train') on the new "
+        "tasks as Label Studio predictions; the overlap cohort gets none.",
+    ),
+]
+SuggestOverlapOpt = Annotated[
+    bool,
+    typer.Option(
+        "--suggest-overlap",
+        help="With --pre-annotate: suggest on the overlap cohort too (suggestions anchor "
+        "annotators, so agreement measured there is no longer independent of the model).",
+    ),
+]
+
+
 def register(app: typer.Typer) -> None:
     app.command("sample")(sample)
     app.command("push")(push)
@@ -60,8 +82,10 @@ def sample(
     strategy: Annotated[
         str,
         typer.Option(
-            help="random, stratified (needs --by), keyword (risk lexicon) or mixed "
-            "(keyword share + stratified rest)."
+            help="random, stratified (needs --by), keyword (risk lexicon), mixed "
+            "(keyword share + stratified rest), uncertainty (posts the --model is least sure "
+            "of) or activelab (ActiveLab: new posts or one more annotator on labelled ones, "
+            "whichever the --model's scores say teaches more)."
         ),
     ] = "random",
     by: Annotated[
@@ -99,6 +123,23 @@ def sample(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the composition per stratum; write nothing.")
     ] = False,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="MODEL",
+            help="The model (a folder saved by 'annotate train') that scores posts for the "
+            "uncertainty and activelab strategies.",
+        ),
+    ] = None,
+    uncertainty: Annotated[
+        str,
+        typer.Option(
+            help="For --strategy uncertainty: margin (smallest gap between the two most "
+            "probable labels first) or entropy (most spread over all labels first)."
+        ),
+    ] = "margin",
+    pre_annotate: PreAnnotateOpt = None,
+    suggest_overlap: SuggestOverlapOpt = False,
     send_account_ids: AccountIdsOpt = False,
     no_wait: NoWaitOpt = False,
     as_json: JsonOpt = False,
@@ -131,6 +172,10 @@ def sample(
             send_account_ids=send_account_ids,
             wait=not no_wait,
             progress=progress,
+            model=model,
+            uncertainty=uncertainty,
+            pre_annotate=pre_annotate,
+            suggest_overlap=suggest_overlap,
         )
 
     result = run(None) if dry_run else pushing(run)
@@ -156,10 +201,12 @@ def sample(
             say(f"Dry run: nothing was written. {len(d['picks'])} posts would be sampled.")
             return
         batch = d["batch"]
-        say(
-            f"Batch {batch['batch_id']} of {d['project']!r}: {batch['tasks']} posts "
-            f"({batch['gold']} gold); pushed {d['push']['pushed']} tasks."
-        )
+        if batch is not None:
+            say(
+                f"Batch {batch['batch_id']} of {d['project']!r}: {batch['tasks']} posts "
+                f"({batch['gold']} gold); pushed {d['push']['pushed']} tasks."
+            )
+        _render_model_choice(d)
 
     emit(data, as_json, render)
 
@@ -183,6 +230,8 @@ def push(
             "--dry-run", help="List what would be adopted, deleted and pushed; change nothing."
         ),
     ] = False,
+    pre_annotate: PreAnnotateOpt = None,
+    suggest_overlap: SuggestOverlapOpt = False,
     no_wait: NoWaitOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -204,6 +253,8 @@ def push(
             send_account_ids=send_account_ids,
             wait=not no_wait,
             progress=progress,
+            pre_annotate=pre_annotate,
+            suggest_overlap=suggest_overlap,
         )
 
     report = run(None) if dry_run else pushing(run)
@@ -221,8 +272,30 @@ def push(
             + (f"; matched {d['reconciled']} already there" if d["reconciled"] else "")
             + "."
         )
+        _render_model_choice(d)
 
     emit(report.as_dict(), as_json, render)
+
+
+def _render_model_choice(d: dict) -> None:
+    """What a model strategy and --pre-annotate added to a sample or push."""
+    if d.get("model"):
+        relabel = d.get("relabel") or []
+        say(
+            f"Chosen by {d['model']['model_version']}: {len(d.get('picks') or [])} new posts, "
+            f"{len(relabel)} labelled posts get one more annotator"
+            + (
+                f" ({d['relabel_requested']} asked of Label Studio)."
+                if "relabel_requested" in d
+                else "."
+            )
+        )
+    suggestions = d.get("suggestions")
+    if suggestions:
+        say(
+            f"Suggestions by {suggestions['model_version']} on {suggestions['suggested']} tasks; "
+            f"{suggestions['overlap_cohort']} tasks of the overlap cohort left without."
+        )
 
 
 def _render_reconcile(r: dict) -> None:

@@ -17,6 +17,7 @@ __all__ = [
     "DEFAULT_KEYWORD_SHARE",
     "GOLD_POOL",
     "KEYWORD_POOL",
+    "MODEL_STRATEGIES",
     "SAMPLING_FIELDS",
     "STRATEGIES",
     "UNKNOWN",
@@ -24,7 +25,10 @@ __all__ = [
     "parse_where",
 ]
 
-STRATEGIES = ("random", "stratified", "keyword", "mixed")
+#: Strategies that rank posts by a model's scores (:mod:`annotate.model_sampling`); strata
+#: (``by``) are optional with them.
+MODEL_STRATEGIES = ("uncertainty", "activelab")
+STRATEGIES = ("random", "stratified", "keyword", "mixed", *MODEL_STRATEGIES)
 ALLOCATIONS = ("proportional", "equal")
 #: Post attributes a batch can be stratified by (``by``) or filtered on (``where``).
 SAMPLING_FIELDS = ("platform", "lang", "source", "month", "account_id")
@@ -86,7 +90,7 @@ class SamplingParams:
                 f"The {self.strategy} strategy needs at least one field to stratify by.",
                 hint="Pass --by, for example --by platform,month.",
             )
-        if by and not stratified:
+        if by and not stratified and self.strategy not in MODEL_STRATEGIES:
             raise InputError(
                 f"Strata (--by) apply to the stratified and mixed strategies, "
                 f"not to {self.strategy}.",
@@ -136,7 +140,10 @@ class SamplingParams:
 
     @property
     def base_pool(self) -> str:
-        """The name of the pool that fills the rest of the batch: random or stratified."""
+        """The name of the pool that fills the rest of the batch: random or stratified (or
+        the model strategy's name)."""
+        if self.strategy in MODEL_STRATEGIES:
+            return self.strategy
         return "stratified" if self.strategy in _STRATIFIED_STRATEGIES else "random"
 
     @property

@@ -160,6 +160,11 @@ class Task(SQLModel, table=True):
     pushed_at: datetime | None = _when()
     #: When a pull found the task gone from Label Studio: never pushed again, not counted.
     deleted_at: datetime | None = _when()
+    #: The model (``model_version``) whose prediction Label Studio shows on the task, the
+    #: suggested labels and score (:mod:`annotate.suggestions`), and when it was attached.
+    suggested_by: str | None = Field(default=None, max_length=200)
+    suggestion: dict[str, Any] | None = _json()
+    suggested_at: datetime | None = _when()
 
 
 class ProjectLock(SQLModel, table=True):

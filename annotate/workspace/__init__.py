@@ -17,6 +17,8 @@ Usage::
     ws.agreement("round-1").summary.krippendorff_alpha
     ws.publish("finmis", "1.0.0", projects=["round-1"])
     ws.datasets.list()
+    ws.train("finmis@1.0.0")                       # exports/models/finmis-1.0.0-category
+    ws.evaluate("exports/models/finmis-1.0.0-category", "finmis@1.0.0").macro.f1
 """
 
 from __future__ import annotations
@@ -26,11 +28,13 @@ from annotate.workspace.datasets import DatasetSteps
 from annotate.workspace.demo import DemoSteps
 from annotate.workspace.labelling import LabellingSteps
 from annotate.workspace.labels import LabelSteps
+from annotate.workspace.model import ModelSteps
+from annotate.workspace.model_loop import ModelLoopSteps
 
 __all__ = ["InitReport", "Workspace", "WorkspaceBase"]
 
 
-class Workspace(LabellingSteps, LabelSteps, DatasetSteps, DemoSteps):
+class Workspace(LabellingSteps, LabelSteps, DatasetSteps, ModelSteps, ModelLoopSteps, DemoSteps):
     """A workspace: settings, the store and Label Studio, with one method per step of the loop.
 
     ``say`` hears what a person should know while a step runs (waiting for another command's

@@ -74,9 +74,13 @@ class DemoSteps(WorkspaceBase):
         ]
         return self.record_annotations(project, rows, batch="simulated")
 
-    def demo_loop(self, *, batch_size: int = 150, seed: int = 7) -> DemoSummary:
+    def demo_loop(
+        self, *, batch_size: int = 150, seed: int = 7, model_round: bool = True
+    ) -> DemoSummary:
         """The whole loop on the demo corpus (what ``make demo`` runs): a Label Studio of its
-        own in the workspace unless one is configured."""
+        own in the workspace unless one is configured. ``model_round``: then train and
+        evaluate the baseline, sample the next batch with activelab and the model's
+        suggestions, label it, publish and evaluate again (see :mod:`annotate.demo_model`)."""
         from annotate.demo_loop import run_demo
 
-        return run_demo(self, batch_size=batch_size, seed=seed)
+        return run_demo(self, batch_size=batch_size, seed=seed, model_round=model_round)

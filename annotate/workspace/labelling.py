@@ -132,11 +132,20 @@ class LabellingSteps(WorkspaceBase):
         send_account_ids: bool = False,
         wait: bool = True,
         progress: Callable[[int, int], None] | None = None,
+        model: Any = None,
+        uncertainty: str = "margin",
+        pre_annotate: Any = None,
+        suggest_overlap: bool = False,
     ) -> SampleResult:
         """Sample the next batch into a project and push it (tasks an interrupted run left
-        unpushed go first); a dry run only says what it would take."""
+        unpushed go first); a dry run only says what it would take.
+
+        ``strategy="uncertainty"`` or ``"activelab"`` ranks posts by ``model`` (a model
+        object or a folder saved by ``train``; see :mod:`annotate.model_sampling`);
+        ``pre_annotate`` (a model) shows its predictions on the new tasks, the overlap cohort
+        left out unless ``suggest_overlap`` (see :mod:`annotate.suggestions`)."""
         from annotate.batches import sample
-        from annotate.sampling import SamplingParams, load_lexicon, parse_where
+        from annotate.sampling import MODEL_STRATEGIES, SamplingParams, load_lexicon, parse_where
 
         if where is None:
             conditions: dict[str, Any] = {}
@@ -155,9 +164,23 @@ class LabellingSteps(WorkspaceBase):
             seed=seed,
             gold_rate=gold_rate,
         )
+        if strategy in MODEL_STRATEGIES:
+            result = self._sample_with_model(
+                project,
+                params,
+                model,
+                uncertainty,
+                dry_run=dry_run,
+                include_account_id=send_account_ids,
+                progress=progress,
+                wait=wait,
+            )
+            if pre_annotate is None or dry_run:
+                return result
+            return self._suggest_on_batch(result, pre_annotate, suggest_overlap)
         wanted = params.uses_lexicon or keywords is not None  # a file given is always checked
         lexicon = load_lexicon(self._lexicon_path(keywords)) if wanted else None
-        return sample(
+        result = sample(
             self.store,
             None if dry_run else self.label_studio,
             project,
@@ -170,6 +193,9 @@ class LabellingSteps(WorkspaceBase):
             wait=wait,
             on_wait=self.say,
         )
+        if pre_annotate is None or dry_run:
+            return result
+        return self._suggest_on_batch(result, pre_annotate, suggest_overlap)
 
     def push(
         self,
@@ -180,12 +206,16 @@ class LabellingSteps(WorkspaceBase):
         send_account_ids: bool = False,
         wait: bool = True,
         progress: Callable[[int, int], None] | None = None,
+        pre_annotate: Any = None,
+        suggest_overlap: bool = False,
     ) -> PushReport:
         """Push the project's recorded tasks Label Studio does not have yet; ``reconcile``
-        first adopts or removes tasks Label Studio has and the store does not."""
+        first adopts or removes tasks Label Studio has and the store does not.
+        ``pre_annotate`` (a model) then shows its predictions on every pushed task that has
+        none, the overlap cohort left out unless ``suggest_overlap``."""
         from annotate.batches import push
 
-        return push(
+        report = push(
             self.store,
             self.label_studio,
             project,
@@ -196,6 +226,11 @@ class LabellingSteps(WorkspaceBase):
             wait=wait,
             on_wait=self.say,
         )
+        if pre_annotate is not None and not dry_run:
+            report.suggestions = self.pre_annotate(
+                project, pre_annotate, overlap_cohort=suggest_overlap
+            )
+        return report
 
     def pull(self, project: str, *, full: bool = False, wait: bool = True) -> PullReport:
         """Bring the store's annotations of a project up to date (incremental unless
