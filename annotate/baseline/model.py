@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -123,14 +124,14 @@ class Baseline:
         chosen = probabilities >= cut
         return [[self.labels[j] for j in np.flatnonzero(row)] for row in chosen]
 
-    def save(self, folder: Any) -> Any:
+    def save(self, folder: str | Path) -> Path:
         """Write ``model.skops`` and the card (``card.json``, ``README.md``) into ``folder``."""
         from annotate.baseline.files import save_model
 
         return save_model(self, folder)
 
     @classmethod
-    def load(cls, folder: Any) -> Baseline:
+    def load(cls, folder: str | Path) -> Baseline:
         """The model saved in ``folder``; a file holding types other than the model's own
         is refused unread."""
         from annotate.baseline.files import load_model
