@@ -79,6 +79,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/aggregation.py
 	$(BIN)/python benchmarks/loop.py
 	$(BIN)/python benchmarks/publish.py
+	$(BIN)/python benchmarks/neardup.py
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache

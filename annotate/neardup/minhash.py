@@ -39,10 +39,12 @@ missed pair still joins its group through any other chain of found pairs.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
+import re
 import sys
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,8 +75,8 @@ _POST_MARK, _HOP_MARK = "\x00", "\x01"
 _POST_BREAK, _HOP_BREAK = f"\n{_POST_MARK}\n", f"\n{_HOP_MARK}\n"
 _CHUNK = 20_000  # posts cleaned per string: big enough to amortise, small enough for memory
 _BITS = 21  # a code point fits in 21 bits, so a shingle of three fits in 63
-_PAIR_CHUNK = 200_000  # candidate pairs bounded at once
-_BINS = 64  # the bins of the per-bin bound on shared shingles (ids hashed to 6 bits)
+_PAIR_CHUNK = 500_000  # candidate pairs generated and bounded at once
+_BINS = 128  # the bins of the per-bin bound on shared shingles (ids hashed to 7 bits)
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,9 @@ def _clean_joined(texts: Sequence[str]) -> np.ndarray:
 def _kept() -> np.ndarray:
     """Per code point: does cleaning keep it (a letter or digit as ``\\w`` sees it, or one
     of the marks)?"""
-    kept = np.fromiter((chr(point).isalnum() for point in range(sys.maxunicode + 1)), bool)
+    every = "".join(map(chr, range(sys.maxunicode + 1)))
+    dropped = re.sub(r"[\W_]", "\x00", every)
+    kept = np.frombuffer(dropped.encode("utf-32-le", "surrogatepass"), np.uint32) != 0
     kept[[ord(_POST_MARK), ord(_HOP_MARK)]] = True
     return kept
 
@@ -307,13 +311,21 @@ class _Groups:
     def join(self, first: np.ndarray, second: np.ndarray) -> None:
         if not len(first):
             return
-        size = len(self.label)
+        # Components of the groups that the pairs touch, each named by its smallest label.
+        touched, ends = np.unique(
+            np.concatenate((self.label[first], self.label[second])), return_inverse=True
+        )
+        size = len(touched)
         graph = sparse.coo_matrix(
-            (np.ones(len(first), np.int8), (self.label[first], self.label[second])),
+            (np.ones(len(first), np.int8), (ends[: len(first)], ends[len(first) :])),
             shape=(size, size),
         )
-        _, merged = connected_components(graph, directed=False)
-        self.label = merged[self.label]
+        _, component = connected_components(graph, directed=False)
+        smallest = np.full(component.max() + 1, len(self.label))
+        np.minimum.at(smallest, component, touched)
+        rename = np.arange(len(self.label))
+        rename[touched] = smallest[component]
+        self.label = rename[self.label]
 
 
 class _Verifier:
@@ -330,15 +342,20 @@ class _Verifier:
         self.threshold, self.groups = threshold, groups
         self.sizes = np.diff(self.indptr)
         rows = np.repeat(np.arange(len(self.sizes)), self.sizes)
-        bins = (self.indices.astype(np.uint32) * np.uint32(0x9E3779B1)) >> np.uint32(26)
-        self.bin_counts = np.bincount(
-            rows * _BINS + bins, minlength=len(self.sizes) * _BINS
-        ).reshape(-1, _BINS)
-        if len(self.bin_counts) and self.bin_counts.max() < 2**16:
-            self.bin_counts = self.bin_counts.astype(np.uint16)
-        self.below = np.empty(0, np.int64)  # pairs (first << 32 | second) scored below
+        bins = (self.indices.astype(np.uint32) * np.uint32(0x9E3779B1)) >> np.uint32(25)
+        counts = np.bincount(rows * _BINS + bins, minlength=len(self.sizes) * _BINS)
+        self._count_type = np.uint8 if counts.max(initial=0) < 2**8 else np.int64
+        counts = counts.astype(self._count_type).reshape(-1, _BINS)
+        # One opaque item per set: taking items is far faster than taking rows.
+        self.bin_counts = counts.view(np.dtype((np.void, counts.itemsize * _BINS))).ravel()
+        # Pairs (first << 32 | second) scored exactly below the threshold, not to be
+        # scored again (pairs that the bounds drop are dropped again as cheaply).
+        self.below = np.empty(0, np.int64)
         self._members: dict[int, frozenset[int]] = {}
         self.scored = 0
+
+    def _bins(self, rows: np.ndarray) -> np.ndarray:
+        return self.bin_counts[rows].view(self._count_type).reshape(len(rows), _BINS)
 
     def _set(self, row: int) -> frozenset[int]:
         members = self._members.get(row)
@@ -348,29 +365,30 @@ class _Verifier:
         return members
 
     def join_similar(self, first: np.ndarray, second: np.ndarray) -> None:
+        """Join the pairs ``(first[i], second[i])`` whose score reaches the threshold."""
         label = self.groups.label
         apart = label[first] != label[second]
         first, second = first[apart], second[apart]
-        pairs = np.unique((np.minimum(first, second) << 32) | np.maximum(first, second))
-        pairs = pairs[~np.isin(pairs, self.below, assume_unique=True)]
-        first, second = pairs >> 32, pairs & 0xFFFFFFFF
         small = np.minimum(self.sizes[first], self.sizes[second])
-        large = np.maximum(self.sizes[first], self.sizes[second])
         floor = self.threshold - _EPSILON
-        possible = small / large >= floor
-        for start in range(0, len(pairs), _PAIR_CHUNK):
-            part = np.flatnonzero(possible[start : start + _PAIR_CHUNK]) + start
-            bound = np.minimum(self.bin_counts[first[part]], self.bin_counts[second[part]])
-            possible[part] = bound.sum(axis=1) / small[part] >= floor
+        sized = small / np.maximum(self.sizes[first], self.sizes[second]) >= floor
+        first, second, small = first[sized], second[sized], small[sized]
+        bound = np.minimum(self._bins(first), self._bins(second)).sum(axis=1, dtype=np.int64)
+        possible = bound / small >= floor
+        first, second, small = first[possible], second[possible], small[possible]
+        pairs = (np.minimum(first, second) << 32) | np.maximum(first, second)
+        pairs, where = np.unique(pairs, return_index=True)
+        new = ~np.isin(pairs, self.below, assume_unique=True)
+        pairs, small = pairs[new], small[where[new]]
         similar = np.zeros(len(pairs), bool)
         member = self._set
-        for position in np.flatnonzero(possible).tolist():
-            one, other = int(first[position]), int(second[position])
-            common = len(member(one) & member(other))
+        for position, pair in enumerate(pairs.tolist()):
+            common = len(member(pair >> 32) & member(pair & 0xFFFFFFFF))
             similar[position] = common / small[position] >= floor
-        self.scored += int(possible.sum())
-        self.below = np.union1d(self.below, pairs[~similar])
-        self.groups.join(first[similar], second[similar])
+        self.scored += len(pairs)
+        if len(pairs) > len(similar.nonzero()[0]):
+            self.below = np.union1d(self.below, pairs[~similar])
+        self.groups.join(pairs[similar] >> 32, pairs[similar] & 0xFFFFFFFF)
 
 
 def _band_keys(band: np.ndarray) -> np.ndarray:
@@ -402,8 +420,9 @@ def _buckets(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _bucket_pairs(
     members: np.ndarray, starts: np.ndarray, label: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Every pair of members of one bucket whose groups differ."""
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Every pair of members of one bucket whose groups differ, at most about
+    ``_PAIR_CHUNK`` pairs at a time (groups joined meanwhile drop later pairs)."""
     bucket = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
     order = np.lexsort((label[members], bucket))
     members, bucket = members[order], bucket[order]
@@ -414,12 +433,17 @@ def _bucket_pairs(
     run_starts = np.flatnonzero(new_run)
     run_ends = np.concatenate((run_starts[1:], [len(members)]))
     run_end = np.repeat(run_ends, np.diff(np.concatenate((run_starts, [len(members)]))))
-    bucket_end = starts[1:][bucket]
-    counts = bucket_end - run_end
-    first = np.repeat(np.arange(len(members)), counts)
-    offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    second = np.repeat(run_end, counts) + offsets
-    return members[first], members[second]
+    counts = starts[1:][bucket] - run_end
+    total = np.cumsum(counts)
+    cuts = np.searchsorted(
+        total, np.arange(_PAIR_CHUNK, int(total[-1]) if len(total) else 0, _PAIR_CHUNK)
+    )
+    bounds = np.unique(np.concatenate(([0], cuts + 1, [len(members)])))
+    for low, high in itertools.pairwise(bounds.tolist()):
+        part = counts[low:high]
+        first = np.repeat(np.arange(low, high), part)
+        offsets = np.arange(part.sum()) - np.repeat(np.cumsum(part) - part, part)
+        yield members[first], members[np.repeat(run_end[low:high], part) + offsets]
 
 
 def minhash_groups(
@@ -453,7 +477,8 @@ def minhash_groups(
             verifier.join_similar(np.repeat(members[starts[:-1]], np.diff(starts)), members)
         # Then every pair of a bucket not yet in one group.
         for members, starts in buckets:
-            verifier.join_similar(*_bucket_pairs(members, starts, groups.label))
+            for first, second in _bucket_pairs(members, starts, groups.label):
+                verifier.join_similar(first, second)
     label_of_first = np.zeros(len(texts), np.int64)
     label_of_first[distinct] = groups.label[np.array(set_of_distinct, np.int64)]
     labels = label_of_first[np.array(text_group, np.int64)]
