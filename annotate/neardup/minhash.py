@@ -76,6 +76,7 @@ _POST_BREAK, _HOP_BREAK = f"\n{_POST_MARK}\n", f"\n{_HOP_MARK}\n"
 _CHUNK = 20_000  # posts cleaned per string: big enough to amortise, small enough for memory
 _BITS = 21  # a code point fits in 21 bits, so a shingle of three fits in 63
 _PAIR_CHUNK = 500_000  # candidate pairs generated and bounded at once
+_SCORED_CHUNK = 100_000  # pairs scored exactly at once
 _BINS = 128  # the bins of the per-bin bound on shared shingles (ids hashed to 7 bits)
 
 
@@ -351,28 +352,42 @@ class _Verifier:
         # Pairs (first << 32 | second) scored exactly below the threshold, not to be
         # scored again (pairs that the bounds drop are dropped again as cheaply).
         self.below = np.empty(0, np.int64)
-        self._members: dict[int, frozenset[int]] = {}
+        self.vocabulary_size = sets.shape[1]
         self.scored = 0
 
     def _bins(self, rows: np.ndarray) -> np.ndarray:
         return self.bin_counts[rows].view(self._count_type).reshape(len(rows), _BINS)
 
-    def _set(self, row: int) -> frozenset[int]:
-        members = self._members.get(row)
-        if members is None:
-            members = frozenset(self.indices[self.indptr[row] : self.indptr[row + 1]].tolist())
-            self._members[row] = members
-        return members
+    def _rows(self, rows: np.ndarray) -> np.ndarray:
+        """The shingle ids of ``rows``, one row after the other, each in increasing order."""
+        lengths = self.sizes[rows]
+        ends = np.cumsum(lengths)
+        offsets = np.repeat(self.indptr[rows] - (ends - lengths), lengths)
+        return self.indices[np.arange(ends[-1] if len(ends) else 0) + offsets]
+
+    def common(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        """How many shingles each pair of rows shares, counted exactly: the two rows' ids,
+        tagged with the pair, sorted together; a shared id is a repeat."""
+        pair = np.arange(len(first), dtype=np.int64) * self.vocabulary_size
+        keys = np.concatenate(
+            (
+                np.repeat(pair, self.sizes[first]) + self._rows(first),
+                np.repeat(pair, self.sizes[second]) + self._rows(second),
+            )
+        )
+        keys.sort(kind="stable")  # two sorted runs: a merge
+        repeats = keys[1:][keys[1:] == keys[:-1]]
+        return np.bincount(repeats // self.vocabulary_size, minlength=len(first))
 
     def join_similar(self, first: np.ndarray, second: np.ndarray) -> None:
         """Join the pairs ``(first[i], second[i])`` whose score reaches the threshold."""
-        label = self.groups.label
-        apart = label[first] != label[second]
-        first, second = first[apart], second[apart]
-        small = np.minimum(self.sizes[first], self.sizes[second])
-        floor = self.threshold - _EPSILON
-        sized = small / np.maximum(self.sizes[first], self.sizes[second]) >= floor
-        first, second, small = first[sized], second[sized], small[sized]
+        label, sizes, floor = self.groups.label, self.sizes, self.threshold - _EPSILON
+        first_size, second_size = sizes[first], sizes[second]
+        small = np.minimum(first_size, second_size)
+        # The same divisions as near_score, so that no rounding drops a pair it would keep.
+        keep = small / np.maximum(first_size, second_size) >= floor
+        keep &= label[first] != label[second]
+        first, second, small = first[keep], second[keep], small[keep]
         bound = np.minimum(self._bins(first), self._bins(second)).sum(axis=1, dtype=np.int64)
         possible = bound / small >= floor
         first, second, small = first[possible], second[possible], small[possible]
@@ -380,15 +395,15 @@ class _Verifier:
         pairs, where = np.unique(pairs, return_index=True)
         new = ~np.isin(pairs, self.below, assume_unique=True)
         pairs, small = pairs[new], small[where[new]]
+        first, second = pairs >> 32, pairs & 0xFFFFFFFF
         similar = np.zeros(len(pairs), bool)
-        member = self._set
-        for position, pair in enumerate(pairs.tolist()):
-            common = len(member(pair >> 32) & member(pair & 0xFFFFFFFF))
-            similar[position] = common / small[position] >= floor
+        for start in range(0, len(pairs), _SCORED_CHUNK):
+            part = slice(start, start + _SCORED_CHUNK)
+            similar[part] = self.common(first[part], second[part]) / small[part] >= floor
         self.scored += len(pairs)
         if len(pairs) > len(similar.nonzero()[0]):
             self.below = np.union1d(self.below, pairs[~similar])
-        self.groups.join(pairs[similar] >> 32, pairs[similar] & 0xFFFFFFFF)
+        self.groups.join(first[similar], second[similar])
 
 
 def _band_keys(band: np.ndarray) -> np.ndarray:

@@ -1,0 +1,184 @@
+"""Near-duplicate benchmark: MinHash-LSH with exact verification against today's exact join.
+
+Usage:
+    python benchmarks/neardup.py                       # 100k both ways, 1M MinHash only
+    python benchmarks/neardup.py --compare 20000 --large 200000 --exact-sizes 5000,10000
+
+Every measurement runs in its own process on demo posts (`annotate.demo`, seed 20240901):
+the child generates the texts (not timed), then times one `near_duplicate_groups(texts,
+method=...)` call; peak RSS is the child's `ru_maxrss`, with the RSS after generating the
+texts shown beside it. Printed and compared:
+
+* at ``--compare`` posts: exact and MinHash time, their ratio, and whether the groups are
+  identical; if not, the pair recall (pairs of posts in one exact group that MinHash also
+  puts together) and the false pairs (pairs MinHash puts together that the exact groups
+  keep apart; there must be none);
+* at ``--large`` posts: MinHash time and peak RSS; the exact join is not run there, its time
+  is extrapolated from a power law fitted to ``--exact-sizes`` (said so in the output);
+* the crossover: both methods at ``--crossover-sizes``;
+* recall at the threshold, measured: random shingle-set pairs with exactly the lowest
+  Jaccard similarity a pair at the threshold can have, and the share of them that the LSH
+  bands make candidates (the design target is 0.99).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+SEED = 20240901
+
+
+def child(method: str, size: int, out: str) -> None:
+    from annotate.demo import generate_posts
+    from annotate.neardup import near_duplicate_groups
+
+    texts = [post["text"] for post in generate_posts(size, SEED)]
+    if method == "minhash":
+        import annotate.neardup.minhash  # noqa: F401  (imports are not what is timed)
+        import datasketch  # noqa: F401
+    rss_texts = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    started = time.perf_counter()
+    groups = near_duplicate_groups(texts, method=method)
+    seconds = time.perf_counter() - started
+    np.save(out, np.array(groups, np.int64))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"seconds": seconds, "rss_texts": rss_texts, "peak_rss": peak}))
+
+
+def measure(method: str, size: int, folder: Path) -> dict:
+    out = folder / f"{method}-{size}.npy"
+    done = subprocess.run(
+        [sys.executable, __file__, "--child", method, str(size), str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["groups"] = np.load(out)
+    print(
+        f"  {method:8} {size:>9,} posts: {result['seconds']:8.2f} s, "
+        f"{len(np.unique(result['groups'])):,} groups, peak RSS {result['peak_rss']:,.0f} MiB "
+        f"({result['rss_texts']:,.0f} MiB after generating the texts)",
+        flush=True,
+    )
+    return result
+
+
+def pairs_together(first: np.ndarray, second: np.ndarray | None = None) -> int:
+    """Pairs of posts in one group of ``first`` (and of ``second``, if given)."""
+    keys = first if second is None else first * (int(second.max()) + 1) + second
+    counts = np.unique(keys, return_counts=True)[1].astype(np.int64)
+    return int((counts * (counts - 1) // 2).sum())
+
+
+def recall_at_threshold(threshold: float, pairs: int, seed: int = 0) -> tuple[float, float]:
+    """(measured, designed) share of set pairs at the lowest Jaccard similarity that share
+    a bucket in at least one band."""
+    from scipy import sparse
+
+    from annotate.neardup.minhash import LshParams, _band_keys, minhash_signatures
+
+    params = LshParams.for_threshold(threshold)
+    rand = random.Random(seed)
+    rows, found, codes = [], 0, []
+    next_code = 1 << 42
+    for _ in range(pairs):
+        smaller = rand.randint(20, 200)
+        larger = round(smaller / threshold)
+        common = math.ceil(threshold * smaller)
+        ids = list(range(next_code, next_code + smaller + larger - common))
+        next_code += len(ids)
+        rows.append(ids[:smaller])
+        rows.append(ids[:common] + ids[smaller:])
+    codes = np.arange(1 << 42, next_code, dtype=np.uint64)
+    indices = np.concatenate([np.array(row) - (1 << 42) for row in rows])
+    indptr = np.concatenate(([0], np.cumsum([len(row) for row in rows])))
+    sets = sparse.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(len(rows), len(codes)))
+    signatures = minhash_signatures(sets, codes, params.num_perm)
+    jaccards = []
+    for pair in range(pairs):
+        one, other = signatures[2 * pair], signatures[2 * pair + 1]
+        hit = False
+        for band in range(params.bands):
+            columns = slice(band * params.rows, (band + 1) * params.rows)
+            keys = _band_keys(np.stack((one[columns], other[columns])))
+            hit = hit or keys[0] == keys[1]
+        found += hit
+        size_a, size_b = len(rows[2 * pair]), len(rows[2 * pair + 1])
+        common = len(set(rows[2 * pair]) & set(rows[2 * pair + 1]))
+        jaccards.append(common / (size_a + size_b - common))
+    designed = min(params.probability(jaccard) for jaccard in jaccards)
+    return found / pairs, designed
+
+
+def power_law(sizes: list[int], seconds: list[float]) -> tuple[float, float]:
+    slope, intercept = np.polyfit(np.log(sizes), np.log(seconds), 1)
+    return float(np.exp(intercept)), float(slope)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--compare", type=int, default=100_000)
+    parser.add_argument("--large", type=int, default=1_000_000)
+    parser.add_argument("--exact-sizes", default="10000,25000,50000")
+    parser.add_argument("--crossover-sizes", default="1000,2500,5000,10000")
+    parser.add_argument("--recall-pairs", type=int, default=3000)
+    parser.add_argument("--child", nargs=3, metavar=("METHOD", "SIZE", "OUT"))
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], int(args.child[1]), args.child[2])
+        return
+    print(f"Near-duplicate groups of demo posts (seed {SEED}), threshold 0.8; {os.cpu_count()} cores")
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        print("crossover:")
+        for size in map(int, args.crossover_sizes.split(",")):
+            exact, lsh = measure("exact", size, folder), measure("minhash", size, folder)
+            print(f"    {size:,}: exact / MinHash time = {exact['seconds'] / lsh['seconds']:.2f}")
+        print(f"compare at {args.compare:,} posts:")
+        exact = measure("exact", args.compare, folder)
+        lsh = measure("minhash", args.compare, folder)
+        same = np.array_equal(exact["groups"], lsh["groups"])
+        together = pairs_together(exact["groups"])
+        both = pairs_together(exact["groups"], lsh["groups"])
+        false_pairs = pairs_together(lsh["groups"]) - both
+        print(
+            f"    speed-up {exact['seconds'] / lsh['seconds']:.1f}x; groups identical: {same}; "
+            f"pair recall {both / together:.6f} ({together - both:,} of {together:,} pairs "
+            f"missed); false pairs: {false_pairs}"
+        )
+        print("exact join, for the extrapolation:")
+        sizes = [int(size) for size in args.exact_sizes.split(",")]
+        times = [measure("exact", size, folder)["seconds"] for size in sizes]
+        sizes.append(args.compare)
+        times.append(exact["seconds"])
+        scale, power = power_law(sizes, times)
+        print(f"    fitted: {scale:.3g} * n^{power:.2f} s")
+        print(f"large at {args.large:,} posts:")
+        large = measure("minhash", args.large, folder)
+        extrapolated = scale * args.large**power
+        print(
+            f"    exact join extrapolated (not run): {extrapolated:,.0f} s; "
+            f"MinHash measured {large['seconds']:.1f} s: {extrapolated / large['seconds']:.0f}x"
+        )
+    measured, designed = recall_at_threshold(0.8, args.recall_pairs)
+    print(
+        f"recall at the threshold ({args.recall_pairs:,} set pairs at the lowest Jaccard of "
+        f"a pair at 0.8): measured {measured:.4f}, designed {designed:.4f}"
+    )
+
+
+if __name__ == "__main__":
+    main()
