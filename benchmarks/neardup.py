@@ -2,20 +2,22 @@
 
 Usage:
     python benchmarks/neardup.py                       # 100k both ways, 1M MinHash only
-    python benchmarks/neardup.py --compare 20000 --large 200000 --exact-sizes 5000,10000
+    python benchmarks/neardup.py --compare 20000 --large 200000 --crossover-sizes 2000,5000
 
 Every measurement runs in its own process on demo posts (`annotate.demo`, seed 20240901):
 the child generates the texts (not timed), then times one `near_duplicate_groups(texts,
-method=...)` call; peak RSS is the child's `ru_maxrss`, with the RSS after generating the
-texts shown beside it. Printed and compared:
+method=...)` call (wall and process CPU time: on a shared machine CPU time shows the cost
+when the wall clock also shows the waiting for a core); peak RSS is the child's `ru_maxrss`,
+with the RSS after generating the texts shown beside it. Printed and compared:
 
 * at ``--compare`` posts: exact and MinHash time, their ratio, and whether the groups are
   identical; if not, the pair recall (pairs of posts in one exact group that MinHash also
   puts together) and the false pairs (pairs MinHash puts together that the exact groups
   keep apart; there must be none);
-* at ``--large`` posts: MinHash time and peak RSS; the exact join is not run there, its time
-  is extrapolated from a power law fitted to ``--exact-sizes`` (said so in the output);
 * the crossover: both methods at ``--crossover-sizes``;
+* at ``--large`` posts: MinHash time and peak RSS; the exact join is not run there, its time
+  is extrapolated from a power law fitted to its times at the crossover sizes and at
+  ``--compare`` (said so in the output);
 * recall at the threshold, measured: random shingle-set pairs with exactly the lowest
   Jaccard similarity a pair at the threshold can have, and the share of them that the LSH
   bands make candidates (the design target is 0.99).
@@ -46,15 +48,16 @@ def child(method: str, size: int, out: str) -> None:
 
     texts = [post["text"] for post in generate_posts(size, SEED)]
     if method == "minhash":
-        import annotate.neardup.minhash  # noqa: F401  (imports are not what is timed)
         import datasketch  # noqa: F401
+
+        import annotate.neardup.minhash  # noqa: F401  (imports are not what is timed)
     rss_texts = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     groups = near_duplicate_groups(texts, method=method)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     np.save(out, np.array(groups, np.int64))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "rss_texts": rss_texts, "peak_rss": peak}))
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "rss_texts": rss_texts, "peak_rss": peak}))
 
 
 def measure(method: str, size: int, folder: Path) -> dict:
@@ -68,7 +71,7 @@ def measure(method: str, size: int, folder: Path) -> dict:
     result = json.loads(done.stdout.strip().splitlines()[-1])
     result["groups"] = np.load(out)
     print(
-        f"  {method:8} {size:>9,} posts: {result['seconds']:8.2f} s, "
+        f"  {method:8} {size:>9,} posts: {result['seconds']:8.2f} s ({result['cpu']:.2f} s CPU), "
         f"{len(np.unique(result['groups'])):,} groups, peak RSS {result['peak_rss']:,.0f} MiB "
         f"({result['rss_texts']:,.0f} MiB after generating the texts)",
         flush=True,
@@ -105,7 +108,9 @@ def recall_at_threshold(threshold: float, pairs: int, seed: int = 0) -> tuple[fl
     codes = np.arange(1 << 42, next_code, dtype=np.uint64)
     indices = np.concatenate([np.array(row) - (1 << 42) for row in rows])
     indptr = np.concatenate(([0], np.cumsum([len(row) for row in rows])))
-    sets = sparse.csr_matrix((np.ones(len(indices)), indices, indptr), shape=(len(rows), len(codes)))
+    sets = sparse.csr_matrix(
+        (np.ones(len(indices)), indices, indptr), shape=(len(rows), len(codes))
+    )
     signatures = minhash_signatures(sets, codes, params.num_perm)
     jaccards = []
     for pair in range(pairs):
@@ -132,21 +137,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--compare", type=int, default=100_000)
     parser.add_argument("--large", type=int, default=1_000_000)
-    parser.add_argument("--exact-sizes", default="10000,25000,50000")
-    parser.add_argument("--crossover-sizes", default="1000,2500,5000,10000")
+    parser.add_argument("--crossover-sizes", default="5000,10000,25000,50000")
     parser.add_argument("--recall-pairs", type=int, default=3000)
     parser.add_argument("--child", nargs=3, metavar=("METHOD", "SIZE", "OUT"))
     args = parser.parse_args()
     if args.child:
         child(args.child[0], int(args.child[1]), args.child[2])
         return
-    print(f"Near-duplicate groups of demo posts (seed {SEED}), threshold 0.8; {os.cpu_count()} cores")
+    print(
+        f"Near-duplicate groups of demo posts (seed {SEED}), threshold 0.8; "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start"
+    )
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         print("crossover:")
+        sizes, times = [], []
         for size in map(int, args.crossover_sizes.split(",")):
             exact, lsh = measure("exact", size, folder), measure("minhash", size, folder)
             print(f"    {size:,}: exact / MinHash time = {exact['seconds'] / lsh['seconds']:.2f}")
+            sizes.append(size)
+            times.append(exact["seconds"])
         print(f"compare at {args.compare:,} posts:")
         exact = measure("exact", args.compare, folder)
         lsh = measure("minhash", args.compare, folder)
@@ -159,13 +169,10 @@ def main() -> None:
             f"pair recall {both / together:.6f} ({together - both:,} of {together:,} pairs "
             f"missed); false pairs: {false_pairs}"
         )
-        print("exact join, for the extrapolation:")
-        sizes = [int(size) for size in args.exact_sizes.split(",")]
-        times = [measure("exact", size, folder)["seconds"] for size in sizes]
         sizes.append(args.compare)
         times.append(exact["seconds"])
         scale, power = power_law(sizes, times)
-        print(f"    fitted: {scale:.3g} * n^{power:.2f} s")
+        print(f"exact join time fitted to the sizes above: {scale:.3g} * n^{power:.2f} s")
         print(f"large at {args.large:,} posts:")
         large = measure("minhash", args.large, folder)
         extrapolated = scale * args.large**power

@@ -116,7 +116,7 @@ class LshParams:
         similarity with probability ``recall``, within ``max_num_perm`` hash values.
 
         >>> LshParams.for_threshold(0.8), LshParams.for_threshold(0.6)
-        (LshParams(rows=3, bands=26), LshParams(rows=1, bands=14))
+        (LshParams(rows=3, bands=26), LshParams(rows=2, bands=53))
         """
         lowest = cls.lowest_jaccard(threshold)
         best = cls(1, max(1, math.ceil(math.log(1 - recall) / math.log(1 - lowest))))
