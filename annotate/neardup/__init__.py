@@ -35,10 +35,10 @@ shingle set, smallest first, before adding that set, which is the all-pairs join
 
 That join grows faster than the corpus (100,000 demo posts take about 45 s). From
 :data:`EXACT_UP_TO` posts on, :func:`near_duplicate_groups` takes candidate pairs from
-MinHash-LSH instead and scores every candidate exactly (:mod:`annotate.neardup.minhash`):
-no pair below the threshold is ever joined, and a pair at the threshold is a candidate
-with probability at least 0.99 (far more above it, and a missed pair still joins its group
-through any other chain of found pairs).
+MinHash-LSH instead and scores each pair it compares exactly
+(:mod:`annotate.neardup.minhash`): no pair below the threshold is ever joined, and a pair
+at the threshold is a candidate with probability at least 0.99 (far more above it, and a
+missed pair still joins its group through any other chain of found pairs).
 """
 
 from __future__ import annotations
@@ -298,10 +298,11 @@ def near_duplicate_groups(
     rarest first (ties by the shingle itself), smallest set first, so that a set only meets
     smaller ones; pairs already in one group are not compared. With ``method="minhash"``
     (``"auto"`` on more posts) they go through
-    :func:`annotate.neardup.minhash.minhash_groups`: candidate pairs from MinHash-LSH, each
+    :func:`annotate.neardup.minhash.minhash_groups`: candidate pairs from MinHash-LSH,
     scored exactly, so a group never joins two posts that no chain of pairs at the
-    threshold links, and splits one only where LSH missed a pair (at most 1 in 100 pairs
-    right at the threshold) that no other chain makes up for.
+    threshold links, and splits one only where a pair was missed (by LSH: at most 1 in 100
+    pairs right at the threshold; or left out of a large bucket) that no other chain makes
+    up for.
 
     >>> near_duplicate_groups([
     ...     "紧急！内部人士透露晨曦银行明天起暂停所有取款，赶紧去取钱！",

@@ -22,10 +22,18 @@ The definition is :mod:`annotate.neardup`'s (:func:`~annotate.neardup.shingles`,
 4. LSH (Indyk and Motwani 1998): sets that agree on all ``rows`` values of a band share a
    bucket; a pair with Jaccard similarity ``J`` shares a bucket in at least one of the
    ``bands`` with probability ``1 - (1 - J^rows)^bands``.
-5. Verification: every candidate pair whose sizes allow it is scored exactly
-   (:func:`~annotate.neardup.near_score` of the shingle sets' intersection) and joined when
-   the score reaches the threshold. Within a bucket, pairs already in one group are not
-   compared, so a large group costs about one comparison per member.
+5. Verification: each pair compared is scored exactly (:func:`~annotate.neardup.near_score`
+   of the shingle sets' intersection, after two exact upper bounds) and joined when the
+   score reaches the threshold, so no group ever holds a pair that no chain of pairs at the
+   threshold links. Each member of a bucket is first compared with the bucket's first
+   member (one comparison per member joins a bucket of one group). Then, in a bucket of up
+   to ``_ALL_PAIRS_UP_TO`` members, every pair of members still in different groups; in a
+   larger bucket, each member only with one member of each of up to ``_LEADERS`` groups of
+   the bucket. Large buckets are posts from one template with different slots (another
+   bank, another stock), not near-duplicates of one another but with a Jaccard similarity
+   near ``J₀``; their number of pairs grows with the square of the corpus, which every
+   pair would make quadratic. The pairs this leaves out are counted by the benchmark
+   (``benchmarks/neardup.py``: pair recall against the exact groups).
 
 Why the bands are what they are: a pair at similarity ``t`` (the shorter post shares ``t``
 of its shingles and is ``t`` of the longer's size) has Jaccard similarity at least
@@ -34,6 +42,10 @@ of its shingles and is ``t`` of the longer's size) has Jaccard similarity at lea
 chosen to find a pair at ``J₀`` with probability at least 0.99, need at most 128 hash
 values. Pairs above the threshold have a higher ``J`` and are found more surely, and a
 missed pair still joins its group through any other chain of found pairs.
+
+Measured (``benchmarks/RESULTS.md``): on 100,000 demo posts the groups differ from the
+exact ones only by a few pairs missed (pair recall above 0.99, no false pair), and
+1,000,000 posts take well under a minute where the exact join would take hours.
 """
 
 from __future__ import annotations
@@ -76,6 +88,8 @@ _POST_BREAK, _HOP_BREAK = f"\n{_POST_MARK}\n", f"\n{_HOP_MARK}\n"
 _CHUNK = 20_000  # posts cleaned per string: big enough to amortise, small enough for memory
 _BITS = 21  # a code point fits in 21 bits, so a shingle of three fits in 63
 _PAIR_CHUNK = 500_000  # candidate pairs generated and bounded at once
+_ALL_PAIRS_UP_TO = 128  # members of a bucket whose every pair is compared
+_LEADERS = 16  # in a larger bucket, members compared with everyone (one per group)
 _SCORED_CHUNK = 100_000  # pairs scored exactly at once
 _BINS = 128  # the bins of the per-bin bound on shared shingles (ids hashed to 7 bits)
 
@@ -437,7 +451,30 @@ def _bucket_pairs(
     members: np.ndarray, starts: np.ndarray, label: np.ndarray
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Every pair of members of one bucket whose groups differ, at most about
-    ``_PAIR_CHUNK`` pairs at a time (groups joined meanwhile drop later pairs)."""
+    ``_PAIR_CHUNK`` pairs at a time (groups joined meanwhile drop later pairs); in a
+    bucket of more than ``_ALL_PAIRS_UP_TO`` members, each member with the first member
+    of each of the bucket's first ``_LEADERS`` groups only."""
+    lengths = np.diff(starts)
+    large = lengths > _ALL_PAIRS_UP_TO
+    if large.any():
+        in_large = np.repeat(large, lengths)
+        big, big_lengths = members[in_large], lengths[large]
+        bucket = np.repeat(np.arange(len(big_lengths)), big_lengths)
+        order = np.lexsort((label[big], bucket))
+        big, bucket = big[order], bucket[order]
+        labels = label[big]
+        run_start = np.concatenate(([True], (np.diff(labels) != 0) | (np.diff(bucket) != 0)))
+        runs = np.flatnonzero(run_start)
+        run_bucket = bucket[runs]
+        first_run = np.searchsorted(run_bucket, np.arange(len(big_lengths)))
+        run_count = np.bincount(run_bucket, minlength=len(big_lengths))
+        for leader in range(_LEADERS):
+            has = run_count > leader
+            leaders = big[runs[first_run[has] + leader]]
+            chosen = np.repeat(has, big_lengths)
+            yield np.repeat(leaders, big_lengths[has]), big[chosen]
+        members = members[~in_large]
+        starts = np.concatenate(([0], np.cumsum(lengths[~large])))
     bucket = np.repeat(np.arange(len(starts) - 1), np.diff(starts))
     order = np.lexsort((label[members], bucket))
     members, bucket = members[order], bucket[order]
@@ -465,9 +502,10 @@ def minhash_groups(
     texts: Sequence[str], *, threshold: float, params: LshParams | None = None
 ) -> list[int]:
     """:func:`~annotate.neardup.near_duplicate_groups` by MinHash-LSH candidates and exact
-    verification (see the module docstring): the same groups, but for the pairs LSH misses
-    (at most 1 in 100 of those right at the threshold, far fewer above it) when no chain of
-    found pairs joins them either."""
+    verification (see the module docstring): never a pair below the threshold in one group;
+    the exact groups but for pairs at the threshold that LSH misses (at most 1 in 100 of
+    those right at the threshold, far fewer above it) or that a large bucket leaves out,
+    when no chain of found pairs joins them either."""
     first_by_hash: dict[str, int] = {}
     text_group = [
         first_by_hash.setdefault(text_hash(text), post) for post, text in enumerate(texts)
