@@ -90,6 +90,7 @@ _BITS = 21  # a code point fits in 21 bits, so a shingle of three fits in 63
 _PAIR_CHUNK = 500_000  # candidate pairs generated and bounded at once
 _ALL_PAIRS_UP_TO = 128  # members of a bucket whose every pair is compared
 _LEADERS = 16  # in a larger bucket, members compared with everyone (one per group)
+_SIGNATURE_BLOCK = 1 << 16  # shingles whose MinHash values are taken at once
 _SCORED_CHUNK = 100_000  # pairs scored exactly at once
 _BINS = 128  # the bins of the per-bin bound on shared shingles (ids hashed to 7 bits)
 
@@ -307,10 +308,19 @@ def minhash_signatures(sets: sparse.csr_matrix, codes: np.ndarray, num_perm: int
     ``MinHash(num_perm, seed=1).update_batch(s.encode() for s in shingles)``."""
     table = np.ascontiguousarray(_hash_table(codes, num_perm).T)
     signatures = np.empty((num_perm, sets.shape[0]), np.uint32)
-    starts = sets.indptr[:-1]
-    for permutation in range(num_perm):
-        # One permutation at a time: gathering whole rows of the table is far slower.
-        signatures[permutation] = np.minimum.reduceat(table[permutation][sets.indices], starts)
+    indptr, indices = sets.indptr, sets.indices
+    first = 0
+    # Sets a block of shingles at a time (the block stays in cache), and one permutation at
+    # a time within it (taking whole rows of the table is far slower).
+    while first < sets.shape[0]:
+        last = int(np.searchsorted(indptr, indptr[first] + _SIGNATURE_BLOCK, side="right")) - 1
+        last = max(last, first + 1)
+        block = indices[indptr[first] : indptr[last]]
+        starts = indptr[first:last] - indptr[first]
+        for permutation in range(num_perm):
+            values = table[permutation].take(block)
+            signatures[permutation, first:last] = np.minimum.reduceat(values, starts)
+        first = last
     return signatures.T
 
 
@@ -356,11 +366,11 @@ class _Verifier:
         self.indptr, self.indices = sets.indptr, sets.indices
         self.threshold, self.groups = threshold, groups
         self.sizes = np.diff(self.indptr)
-        rows = np.repeat(np.arange(len(self.sizes)), self.sizes)
-        bins = (self.indices.astype(np.uint32) * np.uint32(0x9E3779B1)) >> np.uint32(25)
-        counts = np.bincount(rows * _BINS + bins, minlength=len(self.sizes) * _BINS)
-        self._count_type = np.uint8 if counts.max(initial=0) < 2**8 else np.int64
-        counts = counts.astype(self._count_type).reshape(-1, _BINS)
+        self._count_type = np.uint8
+        counts = self._bin_counts(np.uint8)
+        if counts is None:  # a bin holds 256 shingles or more
+            self._count_type = np.uint16
+            counts = self._bin_counts(np.uint16)
         # One opaque item per set: taking items is far faster than taking rows.
         self.bin_counts = counts.view(np.dtype((np.void, counts.itemsize * _BINS))).ravel()
         # Pairs (first << 32 | second) scored exactly below the threshold, not to be
@@ -368,6 +378,22 @@ class _Verifier:
         self.below = np.empty(0, np.int64)
         self.vocabulary_size = sets.shape[1]
         self.scored = 0
+
+    def _bin_counts(self, count_type: type) -> np.ndarray | None:
+        """``(sets, _BINS)``: how many of each set's shingles fall in each bin; None if a
+        count does not fit ``count_type``."""
+        counts = np.empty((len(self.sizes), _BINS), count_type)
+        most = np.iinfo(count_type).max
+        for first in range(0, len(self.sizes), _SIGNATURE_BLOCK):
+            last = min(first + _SIGNATURE_BLOCK, len(self.sizes))
+            ids = self.indices[self.indptr[first] : self.indptr[last]].astype(np.uint32)
+            bins = (ids * np.uint32(0x9E3779B1)) >> np.uint32(25)
+            rows = np.repeat(np.arange(last - first, dtype=np.uint32), self.sizes[first:last])
+            block = np.bincount(rows * _BINS + bins, minlength=(last - first) * _BINS)
+            if block.max(initial=0) > most:
+                return None
+            counts[first:last] = block.reshape(-1, _BINS)
+        return counts
 
     def _bins(self, rows: np.ndarray) -> np.ndarray:
         return self.bin_counts[rows].view(self._count_type).reshape(len(rows), _BINS)
