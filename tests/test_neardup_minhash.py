@@ -249,3 +249,14 @@ def test_empty_and_shingle_less_posts() -> None:
     ]
     assert near_duplicate_groups(posts, method="minhash") == [0, 0, 1, 0, 1]
     assert near_duplicate_groups(posts, method="exact") == [0, 0, 1, 0, 1]
+
+
+def test_large_buckets_compare_members_with_one_member_per_group(texts, monkeypatch) -> None:
+    """With every bucket "large", members meet only a few groups' first members: the
+    groups still join no pair below the threshold, and miss few pairs if any."""
+    monkeypatch.setattr(lsh, "_ALL_PAIRS_UP_TO", 2)
+    monkeypatch.setattr(lsh, "_LEADERS", 2)
+    exact = near_duplicate_groups(texts, method="exact")
+    found = near_duplicate_groups(texts, method="minhash")
+    assert refines(found, exact)
+    assert len(set(found)) < len(set(exact)) * 1.05

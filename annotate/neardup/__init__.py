@@ -66,7 +66,7 @@ __all__ = [
 DEFAULT_NEAR_DUPLICATE_THRESHOLD = 0.8
 SHINGLE_LENGTH = 3
 # Below this many posts the exact join is faster than MinHash-LSH (benchmarks/neardup.py).
-EXACT_UP_TO = 25_000
+EXACT_UP_TO = 10_000
 
 # Scores and sizes are compared with this slack, so that a pair exactly at the threshold is
 # never lost to rounding.
