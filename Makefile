@@ -82,6 +82,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/baseline.py
 	$(BIN)/python benchmarks/active_learning.py
 	$(BIN)/python benchmarks/label_issues.py
+	$(BIN)/python benchmarks/neardup.py
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache

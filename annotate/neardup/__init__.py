@@ -21,7 +21,8 @@ of one batch; splits keep them in one split.
 
 How they are found
 ------------------
-Exactly, not by an approximation such as MinHash, with prefix filtering (Chaudhuri, Ganti and
+Sampling, and :func:`near_duplicate_groups` on fewer than :data:`EXACT_UP_TO` posts, search
+exactly with prefix filtering (Chaudhuri, Ganti and
 Kaushik 2006; Bayardo, Ma and Srikant 2007, "Scaling up all pairs similarity search"): two
 shingle sets ``x`` and ``y`` at or above ``t`` share at least ``t·min(|x|, |y|) ≥
 t²·max(|x|, |y|)`` shingles (the size ratio is at least ``t`` too), so under one fixed order
@@ -31,6 +32,13 @@ compares a new set exactly only with the sets of compatible size that share a pr
 shingle with it. Sampling adds the posts of a batch one at a time and asks the index about
 each post before adding it; :func:`near_duplicate_groups` asks it about every distinct
 shingle set, smallest first, before adding that set, which is the all-pairs join.
+
+That join grows faster than the corpus (100,000 demo posts take about 45 s). From
+:data:`EXACT_UP_TO` posts on, :func:`near_duplicate_groups` takes candidate pairs from
+MinHash-LSH instead and scores each pair it compares exactly
+(:mod:`annotate.neardup.minhash`): no pair below the threshold is ever joined, and a pair
+at the threshold is a candidate with probability at least 0.99 (far more above it, and a
+missed pair still joins its group through any other chain of found pairs).
 """
 
 from __future__ import annotations
@@ -40,11 +48,13 @@ import re
 import unicodedata
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Literal
 
 from annotate.text import text_hash
 
 __all__ = [
     "DEFAULT_NEAR_DUPLICATE_THRESHOLD",
+    "EXACT_UP_TO",
     "SHINGLE_LENGTH",
     "NearDuplicateIndex",
     "near_duplicate_groups",
@@ -55,6 +65,8 @@ __all__ = [
 
 DEFAULT_NEAR_DUPLICATE_THRESHOLD = 0.8
 SHINGLE_LENGTH = 3
+# Below this many posts the exact join is faster than MinHash-LSH (benchmarks/neardup.py).
+EXACT_UP_TO = 10_000
 
 # Scores and sizes are compared with this slack, so that a pair exactly at the threshold is
 # never lost to rounding.
@@ -268,7 +280,10 @@ class _UnionFind:
 
 
 def near_duplicate_groups(
-    texts: Sequence[str], *, threshold: float = DEFAULT_NEAR_DUPLICATE_THRESHOLD
+    texts: Sequence[str],
+    *,
+    threshold: float = DEFAULT_NEAR_DUPLICATE_THRESHOLD,
+    method: Literal["auto", "exact", "minhash"] = "auto",
 ) -> list[int]:
     """A near-duplicate group id per post: ``0, 1, ...`` in order of each group's first post.
 
@@ -277,10 +292,17 @@ def near_duplicate_groups(
     Posts without letters or digits (only links, emoji, hashtags) have no shingles and are
     near-duplicates of one another.
 
-    Posts with equal text hashes, then with equal shingle sets, are merged first; the
+    Posts with equal text hashes, then with equal shingle sets, are merged first. With
+    ``method="exact"`` (what ``"auto"`` runs on fewer than :data:`EXACT_UP_TO` posts) the
     distinct sets then go through a :class:`NearDuplicateIndex` whose shingle order is
     rarest first (ties by the shingle itself), smallest set first, so that a set only meets
-    smaller ones; pairs already in one group are not compared.
+    smaller ones; pairs already in one group are not compared. With ``method="minhash"``
+    (``"auto"`` on more posts) they go through
+    :func:`annotate.neardup.minhash.minhash_groups`: candidate pairs from MinHash-LSH,
+    scored exactly, so a group never joins two posts that no chain of pairs at the
+    threshold links, and splits one only where a pair was missed (by LSH: at most 1 in 100
+    pairs right at the threshold; or left out of a large bucket) that no other chain makes
+    up for.
 
     >>> near_duplicate_groups([
     ...     "紧急！内部人士透露晨曦银行明天起暂停所有取款，赶紧去取钱！",
@@ -296,6 +318,14 @@ def near_duplicate_groups(
         raise ValueError(
             f"The near-duplicate threshold must be above 0 and at most 1, not {threshold!r}."
         )
+    if method not in ("auto", "exact", "minhash"):
+        raise ValueError(
+            f"The near-duplicate method must be auto, exact or minhash, not {method!r}."
+        )
+    if method == "minhash" or (method == "auto" and len(texts) >= EXACT_UP_TO):
+        from annotate.neardup.minhash import minhash_groups  # numpy, scipy, datasketch
+
+        return minhash_groups(texts, threshold=threshold)
     forest = _UnionFind(len(texts))
     first_by_hash: dict[str, int] = {}
     first_by_shingles: dict[frozenset[str], int] = {}
