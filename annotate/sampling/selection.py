@@ -14,7 +14,7 @@ from annotate.sampling.candidates import Candidate
 from annotate.sampling.lexicon import Lexicon
 from annotate.sampling.params import GOLD_POOL, KEYWORD_POOL, SamplingParams
 from annotate.sampling.quotas import allocate_quotas
-from annotate.sampling.ranking import post_identity, rank_key
+from annotate.sampling.ranking import rank_key
 from annotate.sampling.scan import BottomK, ScanPlan, refill_size
 
 __all__ = [
@@ -196,6 +196,7 @@ class Selection:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: parameters, lexicon, post pks, composition and suppressions."""
+        digits = 32 if self.params.rank_version == 1 else 64
         return {
             "params": self.params.as_dict(),
             "lexicon": self.lexicon,
@@ -207,7 +208,7 @@ class Selection:
             "keyword_selected": self.keyword_selected,
             "suppressed_near_duplicates": self.suppressed_near_duplicates,
             "composition": [asdict(row) for row in self.composition],
-            "picks": [asdict(pick) | {"rank": f"{pick.rank:032x}"} for pick in self.picks],
+            "picks": [asdict(pick) | {"rank": f"{pick.rank:0{digits}x}"} for pick in self.picks],
             "suppressed": [asdict(item) for item in self.suppressed],
         }
 
@@ -348,12 +349,8 @@ class _Selector:
                 f"A gold rate of {self.params.gold_rate} needs gold posts, and none are left.",
                 hint="Pass --gold FILE with posts that are not in this project yet.",
             )
-        hasher = self.plan.hasher
-        ranked = []
-        for candidate in self.gold:
-            rank_hasher = hasher.copy()
-            rank_hasher.update(post_identity(candidate.source, candidate.post_id))
-            ranked.append((int.from_bytes(rank_hasher.digest(), "big"), candidate))
+        rank_of = self.plan.rank
+        ranked = [(rank_of(post.source, post.post_id), post) for post in self.gold]
         ranked.sort(key=lambda entry: entry[0])
         for rank, candidate in ranked[:wanted]:
             self._accept(candidate, rank, GOLD_POOL, self.plan.stratum_of(candidate), None)
@@ -492,7 +489,7 @@ class _Selector:
         """Strata in a seed-keyed order, so rounding favours no stratum batch after batch."""
         return sorted(
             (stratum.key for stratum in strata),
-            key=lambda key: rank_key(self.params.seed, "stratum", "\x1f".join(key)),
+            key=lambda key: rank_key(self.params.seed, "stratum", "\x1f".join(key), version=1),
         )
 
     def _row(self, pool: str, stratum: _Stratum) -> None:
