@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["RANK_VERSION", "RANK_VERSIONS", "rank_key", "ranker", "rank_sql"]
+__all__ = ["RANK_VERSION", "RANK_VERSIONS", "rank_key", "rank_sql", "ranker"]
 
 #: The version new batches use.
 RANK_VERSION = 2

@@ -132,9 +132,17 @@ class LabellingSteps(WorkspaceBase):
         send_account_ids: bool = False,
         wait: bool = True,
         progress: Callable[[int, int], None] | None = None,
+        from_corpus: str | None = None,
+        engine: str = "duckdb",
+        spark_master: str | None = None,
+        rank_version: int | None = None,
     ) -> SampleResult:
         """Sample the next batch into a project and push it (tasks an interrupted run left
-        unpushed go first); a dry run only says what it would take."""
+        unpushed go first); a dry run only says what it would take.
+
+        ``from_corpus``: sample a registered corpus (:meth:`add_corpus`) with ``engine``
+        (``duckdb`` or ``spark``, on ``spark_master`` or ``SPARK_REMOTE``) instead of the
+        stored posts. ``rank_version``: 1 reruns a batch made before rank version 2."""
         from annotate.batches import sample
         from annotate.sampling import SamplingParams, load_lexicon, parse_where
 
@@ -154,7 +162,13 @@ class LabellingSteps(WorkspaceBase):
             dedupe=dedupe,
             seed=seed,
             gold_rate=gold_rate,
+            **({"rank_version": rank_version} if rank_version is not None else {}),
         )
+        if from_corpus is None and (engine != "duckdb" or spark_master):
+            from annotate.errors import InputError
+
+            raise InputError("--engine and --spark-master apply to sampling --from a corpus.")
+        corpus = self.sampler(from_corpus, engine, spark_master) if from_corpus else None
         wanted = params.uses_lexicon or keywords is not None  # a file given is always checked
         lexicon = load_lexicon(self._lexicon_path(keywords)) if wanted else None
         return sample(
@@ -169,6 +183,7 @@ class LabellingSteps(WorkspaceBase):
             progress=progress,
             wait=wait,
             on_wait=self.say,
+            corpus=corpus,
         )
 
     def push(

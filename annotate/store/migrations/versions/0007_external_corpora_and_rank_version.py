@@ -58,9 +58,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("post_pk", name=op.f("pk_corpus_posts")),
     )
     with op.batch_alter_table("corpus_posts", schema=None) as batch_op:
-        batch_op.create_index(
-            batch_op.f("ix_corpus_posts_corpus_id"), ["corpus_id"], unique=False
-        )
+        batch_op.create_index(batch_op.f("ix_corpus_posts_corpus_id"), ["corpus_id"], unique=False)
 
 
 def downgrade() -> None:

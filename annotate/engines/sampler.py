@@ -1,0 +1,268 @@
+"""Sampling a batch straight from a registered corpus.
+
+The engine scans the corpus once (twice with keywords) and returns, per stratum, the number
+of candidates and the best-ranked ``cap`` of them (:class:`~annotate.engines.base.
+EngineShortlist`); those rows are validated as ``ingest`` validates rows, and become the
+:class:`~annotate.sampling.Shortlist` that the store path builds from its own scan. The same
+selection then finishes the batch (near-duplicates, quotas, gold), and only the chosen posts
+are written to the store, each with its corpus, file and partition (``corpus_posts``).
+
+Until they are stored, candidates have negative pks derived from their rank (unique in
+practice), so they never meet a stored post's pk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from sqlalchemy import select as sql_select
+from sqlalchemy import tuple_
+
+from annotate.engines.base import Engine
+from annotate.engines.query import ADDED_PREFIX, FILE, RANK, CorpusQuery
+from annotate.engines.registry import CorpusFiles, CorpusInfo, check_fingerprint, corpus_id
+from annotate.errors import InputError
+from annotate.ingest.validation import _RowError, post_values
+from annotate.sampling import (
+    UNKNOWN,
+    Candidate,
+    GoldAnswer,
+    Lexicon,
+    SamplingParams,
+    Selection,
+    Shortlist,
+    month_of,
+    read_gold_candidates,
+)
+from annotate.sampling.scan import BottomK, ScanPlan
+from annotate.store import CorpusPost, Post, Store, Task
+
+__all__ = ["CorpusSampler", "open_engine"]
+
+ENGINES = ("duckdb", "spark")
+
+
+def open_engine(name: str, spark_master: str | None = None) -> Engine:
+    if name == "duckdb":
+        if spark_master:
+            raise InputError("--spark-master applies to --engine spark only.")
+        from annotate.engines.duckdb import DuckDBEngine
+
+        return DuckDBEngine()
+    if name == "spark":
+        from annotate.engines.spark import SparkEngine
+
+        return SparkEngine(spark_master)
+    raise InputError(f"Unknown engine {name!r}; use {' or '.join(ENGINES)}.")
+
+
+@dataclass
+class CorpusSampler:
+    """Samples from ``corpus`` with ``engine`` for one project; see the module docstring."""
+
+    store: Store
+    corpus: CorpusInfo
+    engine: Engine
+    files: CorpusFiles | None = None
+    rejected: list[dict[str, str]] = field(default_factory=list)
+    files_read: int | None = None
+    _stored: dict[int, dict[str, Any]] = field(default_factory=dict)
+    _query: CorpusQuery | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "corpus": self.corpus.name,
+            "engine": self.engine.name,
+            "files": self.corpus.files,
+            "files_read": self.files_read,
+            "rejected": self.rejected,
+        }
+
+    # -- choosing ----------------------------------------------------------------------------
+
+    def select(
+        self,
+        params: SamplingParams,
+        lexicon: Lexicon | None,
+        gold_items: Sequence[GoldAnswer],
+        project_id: int,
+        sent: Iterable[tuple[int, str, str]],
+    ) -> Selection:
+        if params.rank_version != 2:
+            raise InputError(
+                f"Sampling from a corpus ranks posts by rank version 2, not {params.rank_version}.",
+                hint="Rerun a batch of rank version 1 from the store (without --from).",
+            )
+        self.files = check_fingerprint(self.corpus)
+        query = self.engine.query(self.files, corpus=self.corpus, params=params, lexicon=lexicon)
+        self._query = query
+        ours = [item for item in gold_items if item.source == self.corpus.source]
+        others = [item for item in gold_items if item.source != self.corpus.source]
+        in_project = self._post_ids_in_project(project_id)
+        gold = read_gold_candidates(self.store, others, exclude_project_id=project_id)
+        gold += self._gold_from_corpus(query, ours, in_project)
+        excluded = sorted(in_project | {item.post_id for item in ours})
+        plan = ScanPlan(params, lexicon, {candidate.pk for candidate in gold})
+        found = self.engine.shortlist(
+            query, plan.stratum_cap, plan.keyword_cap if params.uses_lexicon else None, excluded
+        )
+        self.files_read = found.files_read
+        strata = {
+            key: self._bottom(plan.stratum_cap, count, rows)
+            for key, (count, rows) in found.strata.items()
+        }
+        keyword = (
+            self._bottom(plan.keyword_cap, *found.keyword) if found.keyword is not None else None
+        )
+        listed = Shortlist(params, lexicon, plan.exclude, strata, keyword)
+        return listed.select(_MorePasses(self, query, excluded), gold, sent)
+
+    def _post_ids_in_project(self, project_id: int) -> set[str]:
+        with self.store.session() as session:
+            return set(
+                session.exec(
+                    sql_select(Post.post_id)
+                    .join(Task, Task.post_pk == Post.id)
+                    .where(Task.project_id == project_id, Post.source == self.corpus.source)
+                ).scalars()
+            )
+
+    def _gold_from_corpus(
+        self, query: CorpusQuery, items: list[GoldAnswer], in_project: set[str]
+    ) -> list[Candidate]:
+        if not items:
+            return []
+        found = {}
+        for row in self.engine.rows(query, [], ids=[item.post_id for item in items]):
+            candidate = self.candidate(row)
+            if candidate is not None:
+                found.setdefault(candidate.post_id, candidate)
+        missing = [item for item in items if item.post_id not in found]
+        if missing:
+            first = missing[0]
+            raise InputError(
+                f"{first.origin}: gold post {first.post_id!r} (source {first.source!r}) is not "
+                f"in corpus {self.corpus.name!r}"
+                f"{f', nor are {len(missing) - 1} more' if len(missing) > 1 else ''}.",
+            )
+        return [found[item.post_id] for item in items if item.post_id not in in_project]
+
+    def _bottom(self, cap: int, count: int, rows: list[dict[str, Any]]) -> BottomK:
+        bottom = BottomK(cap)
+        for row in rows:
+            candidate = self.candidate(row)
+            if candidate is not None:
+                bottom.offer(int(row[RANK], 16), candidate)
+        bottom.offered = count
+        return bottom
+
+    def candidate(self, row: dict[str, Any], keep: bool = True) -> Candidate | None:
+        """The row as ``ingest`` would store it, as a candidate; a row ``ingest`` would reject
+        is left out and listed in ``rejected``. ``keep``: remember its values for storing."""
+        record = {key: value for key, value in row.items() if not key.startswith(ADDED_PREFIX)}
+        corpus = self.corpus
+        try:
+            values = post_values(record, corpus.id_field, corpus.text_field)
+        except _RowError as error:
+            if keep:
+                self.rejected.append({"file": str(row.get(FILE)), "reason": str(error)})
+            return None
+        pk = -(int(row[RANK][:15], 16) + 1)
+        if keep:
+            self._stored[pk] = {"values": values, "file": row.get(FILE)}
+        return Candidate(
+            pk,
+            corpus.source,
+            values["post_id"],
+            values["text"],
+            values["text_hash"],
+            values["platform"] or UNKNOWN,
+            values["lang"] or UNKNOWN,
+            month_of(values["created_at"]),
+            values["account_id"] or UNKNOWN,
+        )
+
+    # -- storing -----------------------------------------------------------------------------
+
+    def store_posts(self, selection: Selection) -> Selection:
+        """Write the chosen posts that came from the corpus to the store (a post already there,
+        by source and post id, is reused) with their provenance, and give the selection their
+        store pks."""
+        wanted = [pick for pick in selection.picks if pick.pk < 0]
+        if not wanted:
+            return selection
+        unseen = [pick.post_id for pick in wanted if pick.pk not in self._stored]
+        if unseen:  # picked in an extra pass, whose rows were not kept
+            for row in self.engine.rows(self._query, [], ids=unseen):
+                self.candidate(row)
+        source = self.corpus.source
+        assert self.files is not None
+        keys = [(source, pick.post_id) for pick in wanted]
+        with self.store.transaction() as session:
+            known = {
+                post_id: pk
+                for pk, post_id in session.execute(
+                    sql_select(Post.id, Post.post_id).where(
+                        tuple_(Post.source, Post.post_id).in_(keys)
+                    )
+                )
+            }
+            the_id = corpus_id(self.store, self.corpus.name)
+            mapping: dict[int, int] = {}
+            for pick in wanted:
+                if pick.post_id in known:
+                    mapping[pick.pk] = known[pick.post_id]
+                    continue
+                stored = self._stored[pick.pk]
+                post = Post(source=source, **stored["values"])
+                session.add(post)
+                session.flush()
+                mapping[pick.pk] = post.id
+                file = str(stored["file"] or "")
+                relative = _relative(file, self.files)
+                session.add(
+                    CorpusPost(
+                        post_pk=post.id,
+                        corpus_id=the_id,
+                        file=relative,
+                        partition=self.files.partition_of(relative) or None,
+                    )
+                )
+        picks = tuple(replace(pick, pk=mapping.get(pick.pk, pick.pk)) for pick in selection.picks)
+        suppressed = tuple(
+            replace(
+                item,
+                pk=mapping.get(item.pk, item.pk),
+                duplicate_of=mapping.get(item.duplicate_of, item.duplicate_of),
+            )
+            for item in selection.suppressed
+        )
+        return replace(selection, picks=picks, suppressed=suppressed)
+
+
+def _relative(file: str, files: CorpusFiles) -> str:
+    path = file.removeprefix("file://").removeprefix("file:")
+    try:
+        from pathlib import Path
+
+        return str(Path(path).resolve().relative_to(files.root))
+    except ValueError:
+        return path
+
+
+class _MorePasses:
+    """The candidates again, for the rare extra pass the selection makes when near-duplicates
+    use up a stratum's margin: every candidate row streamed from the engine."""
+
+    def __init__(self, sampler: CorpusSampler, query: CorpusQuery, excluded: list[str]):
+        self.sampler = sampler
+        self.query = query
+        self.excluded = excluded
+
+    def __iter__(self) -> Iterator[Candidate]:
+        for row in self.sampler.engine.rows(self.query, self.excluded):
+            candidate = self.sampler.candidate(row, keep=False)
+            if candidate is not None:
+                yield candidate
