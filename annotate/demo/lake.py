@@ -65,7 +65,7 @@ def write_lake(
             existing_data_behavior="overwrite_or_ignore",
             max_rows_per_group=row_group_size,
             min_rows_per_group=min(row_group_size, 10_000),
-            file_visitor=lambda file: written.append(file.path),
+            file_visitor=lambda file, found=written: found.append(file.path),
         )
         files += len(written)
     return files
