@@ -29,6 +29,7 @@ from annotate.cli import (
     aggregate,
     agreement,
     annotators,
+    corpus,
     demo,
     ingest,
     loop,
@@ -105,6 +106,7 @@ review.register(app)
 annotators.register(app)
 publish.register(app)
 app.add_typer(posts.app)
+app.add_typer(corpus.app)
 app.add_typer(taxonomy.app)
 app.add_typer(project.app)
 app.add_typer(workspace.config_app)

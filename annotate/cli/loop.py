@@ -3,6 +3,8 @@
 Usage:
     annotate sample round-1 --size 500 --strategy mixed --by platform,month --seed 7
     annotate sample round-1 --size 500 --dry-run
+    annotate sample round-1 --size 1000 --from lake --engine duckdb --where platform=weibo
+    annotate sample round-1 --size 1000 --from lake --engine spark --spark-master spark://host:7077
     annotate push round-1
     annotate push round-1 --no-wait
     annotate pull round-1
@@ -101,11 +103,38 @@ def sample(
     ] = False,
     send_account_ids: AccountIdsOpt = False,
     no_wait: NoWaitOpt = False,
+    from_corpus: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Sample a registered corpus (annotate corpus add) instead of the stored posts; "
+            "only the chosen posts are stored.",
+        ),
+    ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(help="With --from: duckdb (embedded) or spark (pip install annotate[spark])."),
+    ] = "duckdb",
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            help="With --engine spark: a cluster (spark://host:7077, yarn, k8s://…); "
+            "SPARK_REMOTE=sc://host:15002 uses Spark Connect.",
+            show_default="local[2]",
+        ),
+    ] = None,
+    rank_version: Annotated[
+        int | None,
+        typer.Option(
+            help="1 reruns a batch recorded before rank version 2 (its batch record says which).",
+            show_default="2",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Sample the next batch into a project and push its tasks to Label Studio.
 
-    Posts rank by a keyed hash of (seed, post id) and the lowest ranks of each stratum are
+    Posts rank by a hash of (seed, source, post id) and the lowest ranks of each stratum are
     taken, so a sample is reproducible and stable as the corpus grows. Near-duplicates and
     posts already sent to the project are left out. Tasks left unpushed by an interrupted
     run are pushed first. Waits while another command works on the project (--no-wait:
@@ -131,9 +160,17 @@ def sample(
             send_account_ids=send_account_ids,
             wait=not no_wait,
             progress=progress,
+            from_corpus=from_corpus,
+            engine=engine,
+            spark_master=spark_master,
+            rank_version=rank_version,
         )
 
-    result = run(None) if dry_run else pushing(run)
+    if dry_run and from_corpus:
+        with busy(f"scanning corpus {from_corpus} with {engine}"):
+            result = run(None)
+    else:
+        result = run(None) if dry_run else pushing(run)
     earlier = result.earlier_push
     if earlier is not None and (earlier.pushed or earlier.reconciled):
         say(f"Pushed {earlier.pushed} tasks left over from an earlier run first.")

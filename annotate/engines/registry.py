@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import glob
 import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -247,7 +248,7 @@ def add_corpus(
     text_field: str = "text",
 ) -> CorpusInfo:
     """Register a Parquet dataset as corpus ``name`` (see :func:`inspect_corpus`)."""
-    uri = str(Path(uri).expanduser())
+    uri = os.path.abspath(Path(uri).expanduser())  # the same files from any folder
     with store.session() as session:
         if session.exec(select(Corpus).where(Corpus.name == name)).first() is not None:
             raise InputError(
