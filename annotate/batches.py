@@ -246,8 +246,7 @@ def _sample_batch(
         selection = select_batch(candidates, params, lexicon, gold, sent)
     else:
         selection = corpus.select(params, lexicon, gold_items, project_id, sent)
-        if not dry_run:
-            selection = corpus.store_posts(selection)
+        selection = corpus.store_posts(selection, write=not dry_run)
     result = SampleResult(project=project_name, dry_run=dry_run, selection=selection.as_dict())
     if corpus is not None:
         result.selection["corpus"] = corpus.describe()

@@ -29,9 +29,10 @@ def write_lake(
     posts: Any = None,
     chunk: int = CHUNK,
     row_group_size: int = 50_000,
+    partitions: tuple[str, ...] = LAKE_PARTITIONS,
 ) -> int:
     """Write ``size`` demo posts (or the given ``posts``) under ``folder`` as Parquet
-    partitioned by platform and month, ``chunk`` posts at a time (memory stays flat); returns
+    partitioned by ``partitions`` (platform and month), ``chunk`` posts at a time (memory stays flat); returns
     the number of files written. ``created_at`` becomes a UTC timestamp."""
     import pyarrow as pa
     import pyarrow.dataset as ds
@@ -59,7 +60,7 @@ def write_lake(
             table,
             folder,
             format="parquet",
-            partitioning=list(LAKE_PARTITIONS),
+            partitioning=list(partitions),
             partitioning_flavor="hive",
             basename_template=f"part-{number}-{{i}}.parquet",
             existing_data_behavior="overwrite_or_ignore",

@@ -104,7 +104,7 @@ class DuckDBEngine:
         if sql is None:
             return
         self._prepare(query, excluded)
-        reader = self.connection.execute(sql).to_arrow_reader(10_000)
+        reader = self.connection.sql(sql).to_arrow_reader(10_000)
         for batch in reader:
             yield from batch.to_pylist()
 

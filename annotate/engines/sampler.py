@@ -96,7 +96,9 @@ class CorpusSampler:
                 hint="Rerun a batch of rank version 1 from the store (without --from).",
             )
         self.files = check_fingerprint(self.corpus)
-        query = self.engine.query(self.files, corpus=self.corpus, params=params, lexicon=lexicon)
+        query = self.engine.query(
+            self.files, corpus=self.corpus, params=params, lexicon=lexicon, exclude=True
+        )
         self._query = query
         ours = [item for item in gold_items if item.source == self.corpus.source]
         others = [item for item in gold_items if item.source != self.corpus.source]
@@ -186,21 +188,20 @@ class CorpusSampler:
 
     # -- storing -----------------------------------------------------------------------------
 
-    def store_posts(self, selection: Selection) -> Selection:
-        """Write the chosen posts that came from the corpus to the store (a post already there,
-        by source and post id, is reused) with their provenance, and give the selection their
-        store pks."""
-        wanted = [pick for pick in selection.picks if pick.pk < 0]
-        if not wanted:
+    def store_posts(self, selection: Selection, write: bool = True) -> Selection:
+        """Give the selection's corpus posts their store pks: the chosen ones are written to
+        the store (unless ``write`` is false: a dry run) with their provenance, posts already
+        there (by source and post id) are reused, and suppressed posts that are nowhere in the
+        store keep no pk (None)."""
+        corpus_pks = {pick.pk for pick in selection.picks if pick.pk < 0}
+        corpus_pks |= {item.pk for item in selection.suppressed if item.pk < 0}
+        corpus_pks |= {item.duplicate_of for item in selection.suppressed if item.duplicate_of < 0}
+        if not corpus_pks:
             return selection
-        unseen = [pick.post_id for pick in wanted if pick.pk not in self._stored]
-        if unseen:  # picked in an extra pass, whose rows were not kept
-            for row in self.engine.rows(self._query, [], ids=unseen):
-                self.candidate(row)
-        source = self.corpus.source
-        assert self.files is not None
-        keys = [(source, pick.post_id) for pick in wanted]
+        ids = {pick.pk: pick.post_id for pick in selection.picks}
+        ids |= {item.pk: item.post_id for item in selection.suppressed}
         with self.store.transaction() as session:
+            keys = [(self.corpus.source, ids[pk]) for pk in corpus_pks if pk in ids]
             known = {
                 post_id: pk
                 for pk, post_id in session.execute(
@@ -209,27 +210,10 @@ class CorpusSampler:
                     )
                 )
             }
-            the_id = corpus_id(self.store, self.corpus.name)
-            mapping: dict[int, int] = {}
-            for pick in wanted:
-                if pick.post_id in known:
-                    mapping[pick.pk] = known[pick.post_id]
-                    continue
-                stored = self._stored[pick.pk]
-                post = Post(source=source, **stored["values"])
-                session.add(post)
-                session.flush()
-                mapping[pick.pk] = post.id
-                file = str(stored["file"] or "")
-                relative = _relative(file, self.files)
-                session.add(
-                    CorpusPost(
-                        post_pk=post.id,
-                        corpus_id=the_id,
-                        file=relative,
-                        partition=self.files.partition_of(relative) or None,
-                    )
-                )
+            mapping = {pk: known.get(ids.get(pk)) for pk in corpus_pks}
+            chosen = [pick for pick in selection.picks if pick.pk < 0 and mapping[pick.pk] is None]
+            if write and chosen:
+                self._write(session, chosen, mapping)
         picks = tuple(replace(pick, pk=mapping.get(pick.pk, pick.pk)) for pick in selection.picks)
         suppressed = tuple(
             replace(
@@ -239,7 +223,33 @@ class CorpusSampler:
             )
             for item in selection.suppressed
         )
+        suppressed = tuple(  # in the order the store path gives: by pool, then pk
+            sorted(suppressed, key=lambda item: (item.pool, item.pk is None, item.pk or 0))
+        )
         return replace(selection, picks=picks, suppressed=suppressed)
+
+    def _write(self, session: Any, chosen: list[Any], mapping: dict[int, int | None]) -> None:
+        unseen = [pick.post_id for pick in chosen if pick.pk not in self._stored]
+        if unseen:  # picked in an extra pass, whose rows were not kept
+            for row in self.engine.rows(self._query, [], ids=unseen):
+                self.candidate(row)
+        assert self.files is not None
+        the_id = corpus_id(self.store, self.corpus.name)
+        for pick in chosen:
+            stored = self._stored[pick.pk]
+            post = Post(source=self.corpus.source, **stored["values"])
+            session.add(post)
+            session.flush()
+            mapping[pick.pk] = post.id
+            relative = _relative(str(stored["file"] or ""), self.files)
+            session.add(
+                CorpusPost(
+                    post_pk=post.id,
+                    corpus_id=the_id,
+                    file=relative,
+                    partition=self.files.partition_of(relative) or None,
+                )
+            )
 
 
 def _relative(file: str, files: CorpusFiles) -> str:
