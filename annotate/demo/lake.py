@@ -32,8 +32,9 @@ def write_lake(
     partitions: tuple[str, ...] = LAKE_PARTITIONS,
 ) -> int:
     """Write ``size`` demo posts (or the given ``posts``) under ``folder`` as Parquet
-    partitioned by ``partitions`` (platform and month), ``chunk`` posts at a time (memory stays flat); returns
-    the number of files written. ``created_at`` becomes a UTC timestamp."""
+    partitioned by ``partitions`` (platform and month), ``chunk`` posts at a time (memory
+    stays flat); returns the number of files written. ``created_at`` becomes a UTC timestamp
+    and ``month`` its ``YYYY-MM``."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
