@@ -135,9 +135,15 @@ class SparkEngine:
         return EngineShortlist(strata, keyword, files_read=self.files_read(query, excluded))
 
     def files_read(self, query: CorpusQuery, excluded: list[str]) -> int | None:
-        """How many files the scan reads once partition filters are applied."""
+        """How many files a scan with the query's filters reads, once partition filters are
+        applied: the scans' ``numFiles`` metrics after counting the candidates."""
         self._prepare(query, excluded)
-        return len(self.session.sql(query.base()).inputFiles())
+        counted = self.session.sql(f"SELECT count(*) FROM ({query.base()})")
+        counted.collect()
+        try:
+            return sum(_scan_files(counted._jdf.queryExecution().executedPlan()))
+        except Exception:  # Spark Connect has no JVM plan to read: unknown
+            return None
 
     def rows(
         self, query: CorpusQuery, excluded: list[str], ids: list[str] | None = None
@@ -156,3 +162,19 @@ class SparkEngine:
     def close(self) -> None:
         """Leave the session running: one Spark session per process is the Spark way, and
         starting one costs seconds."""
+
+
+def _scan_files(node: Any) -> list[int]:
+    """The ``numFiles`` metric of every file scan in an executed (adaptive) plan."""
+    name = node.nodeName()
+    if "AdaptiveSparkPlan" in name:
+        return _scan_files(node.executedPlan())
+    if "QueryStage" in name:
+        return _scan_files(node.plan())
+    found = []
+    if name.startswith("Scan ") and node.metrics().contains("numFiles"):
+        found.append(int(node.metrics().apply("numFiles").value()))
+    children = node.children()
+    for index in range(children.size()):
+        found += _scan_files(children.apply(index))
+    return found
