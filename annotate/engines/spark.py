@@ -46,6 +46,8 @@ def spark_session(master: str | None = None) -> Any:
             builder.master(master or LOCAL_MASTER)
             .config("spark.ui.enabled", "false")
             .config("spark.ui.showConsoleProgress", "false")
+            # List the corpus's files on the driver: a Spark job per listing costs more.
+            .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
             .config("spark.sql.shuffle.partitions", "8")
             .config("spark.driver.memory", "1g")
         )
