@@ -30,11 +30,13 @@ def write_lake(
     chunk: int = CHUNK,
     row_group_size: int = 50_000,
     partitions: tuple[str, ...] = LAKE_PARTITIONS,
+    start: int = 0,
 ) -> int:
     """Write ``size`` demo posts (or the given ``posts``) under ``folder`` as Parquet
     partitioned by ``partitions`` (platform and month), ``chunk`` posts at a time (memory
     stays flat); returns the number of files written. ``created_at`` becomes a UTC timestamp
-    and ``month`` its ``YYYY-MM``."""
+    and ``month`` its ``YYYY-MM``. ``start`` numbers the files of this call after those of
+    earlier calls into the same folder."""
     import pyarrow as pa
     import pyarrow.dataset as ds
 
@@ -42,7 +44,7 @@ def write_lake(
     stream = iter(posts) if posts is not None else generate_posts(size, seed)
     schema = None
     files = 0
-    for number in itertools.count():
+    for number in itertools.count(start):
         rows = list(itertools.islice(stream, chunk))
         if not rows:
             break
