@@ -330,3 +330,54 @@ def test_rows_ingest_would_reject_are_left_out_and_listed(database_url, tmp_path
         assert "'likes' must be a non-negative integer" in rejected["reason"]
     finally:
         store.dispose()
+
+
+def test_the_corpus_commands_and_sample_from_a_corpus(tmp_path, monkeypatch):
+    import json
+
+    from cli import invoke
+
+    from annotate.store import Project
+    from annotate.store.queries import record_taxonomy
+    from annotate.taxonomy import load_taxonomy
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("ANNOTATE_WORKSPACE", "ANNOTATE_DATABASE_URL", "ANNOTATE_EXPORTS"):
+        monkeypatch.delenv(name, raising=False)
+    for platform in ("weibo", "douyin"):
+        write(
+            tmp_path / "lake" / f"platform={platform}" / "a.parquet",
+            pa.table({"mid": [f"{platform}1", f"{platform}2"], "body": ["甲乙丙丁", "the fox"]}),
+        )
+    assert invoke("init").exit_code == 0
+    missing = invoke("corpus", "add", "lake", "lake")
+    assert missing.exit_code != 0 and "has no id column 'post_id'" in missing.output
+    added = invoke("corpus", "add", "lake", "lake", "--id-field", "mid", "--text-field", "body")
+    assert added.exit_code == 0, added.output
+    listed = json.loads(invoke("corpus", "list", "--json").stdout)
+    assert [(c["name"], c["rows"], c["files"]) for c in listed] == [("lake", 4, 2)]
+    shown = json.loads(invoke("corpus", "show", "lake", "--json").stdout)
+    assert shown["partitions"] == {"platform": ["douyin", "weibo"]}
+    assert shown["changed"]["matches"] == 1
+    store = open_store("sqlite:///.annotate/annotate.db")
+    with store.transaction() as session:
+        taxonomy = record_taxonomy(session, load_taxonomy())
+        session.add(Project(name="round-1", taxonomy_id=taxonomy.id))
+    store.dispose()
+    args = ("sample", "round-1", "--size", "2", "--from", "lake", "--where", "platform=weibo")
+    sampled = invoke(*args, "--dry-run", "--json")
+    assert sampled.exit_code == 0, sampled.output
+    data = json.loads(sampled.stdout)
+    assert sorted(pick["post_id"] for pick in data["picks"]) == ["weibo1", "weibo2"]
+    assert data["corpus"]["files_read"] == 1 and data["batch"] is None
+    human = invoke(*args, "--dry-run")
+    assert "read 1 of its 2 files" in human.output
+    wrong = invoke("sample", "round-1", "--size", "2", "--engine", "spark", "--dry-run")
+    assert wrong.exit_code != 0 and "apply to sampling --from a corpus" in wrong.output
+    write(
+        tmp_path / "lake" / "platform=wechat" / "a.parquet", pa.table({"mid": ["w"], "body": ["x"]})
+    )
+    changed = invoke(*args, "--dry-run")
+    assert changed.exit_code != 0 and "annotate corpus refresh lake" in changed.output
+    assert invoke("corpus", "refresh", "lake").exit_code == 0
+    assert invoke(*args, "--dry-run").exit_code == 0

@@ -189,6 +189,11 @@ def sample(
             for row in d["composition"]
         ]
         table(None, ["pool", "stratum", "available", "quota", "selected", "near-dups"], rows)
+        if corpus := d.get("corpus"):
+            say(
+                f"Corpus {corpus['corpus']!r} ({corpus['engine']}): read {corpus['files_read']} "
+                f"of its {corpus['files']} files; {len(corpus['rejected'])} rows rejected."
+            )
         if dry_run:
             say(f"Dry run: nothing was written. {len(d['picks'])} posts would be sampled.")
             return
