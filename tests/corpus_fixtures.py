@@ -113,5 +113,8 @@ def make_two_ways(folder: Path, database_url: str | None = None, size: int = 150
 
 def comparable(result) -> dict[str, Any]:
     """A batch as the store records it and as ``sample`` shows it, minus which engine ran."""
-    selection = {key: value for key, value in result.selection.items() if key != "corpus"}
+    # How many passes each made is how it fetched candidates, not what it chose.
+    selection = {
+        key: value for key, value in result.selection.items() if key not in ("corpus", "passes")
+    }
     return {"selection": selection, "batch": result.batch.params}

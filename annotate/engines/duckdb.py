@@ -64,7 +64,7 @@ class DuckDBEngine:
         self, query: CorpusQuery, cap: int, keyword_cap: int | None, excluded: list[str]
     ) -> EngineShortlist:
         keyword_sql = query.keyword_condition() if keyword_cap is not None else None
-        base = query.base()
+        base = query.base(narrow=True)
         self._prepare(query, excluded)
         by = query.by_columns
         group = f", {', '.join(by)}" if by else ""
@@ -80,7 +80,7 @@ class DuckDBEngine:
         if keyword_sql is not None:
             ((count, rows),) = self.connection.execute(
                 f"SELECT count(*), min_by(candidate, {RANK}, {int(keyword_cap)}) "
-                f"FROM ({query.base(extra=(keyword_sql,))}) candidate"
+                f"FROM ({query.base(extra=(keyword_sql,), narrow=True)}) candidate"
             ).fetchall()
             keyword = (count, rows or [])
         return EngineShortlist(strata, keyword, files_read=self.files_read(query, excluded))
@@ -100,7 +100,7 @@ class DuckDBEngine:
         if ids is not None:
             sql = query.base(regular=False, extra=(query.ids_condition(ids),)) if ids else None
         else:
-            sql = query.base()
+            sql = query.base(narrow=True)
         if sql is None:
             return
         self._prepare(query, excluded)

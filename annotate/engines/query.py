@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from annotate.engines.registry import CorpusInfo
+from annotate.ingest.validation import OPTIONAL_FIELDS
 from annotate.sampling import UNKNOWN, Lexicon, SamplingParams
 from annotate.sampling.lexicon import _lexicon_form
 from annotate.sampling.ranking import rank_sql
@@ -130,13 +131,25 @@ class CorpusQuery:
             found.append(f"{self.post_id} NOT IN (SELECT post_id FROM {EXCLUDED_VIEW})")
         return found
 
-    def base(self, regular: bool = True, extra: tuple[str, ...] = ()) -> str:
-        """Every candidate row: corpus columns, rank, file and stratum values."""
+    def base(self, regular: bool = True, extra: tuple[str, ...] = (), narrow: bool = False) -> str:
+        """Every candidate row: corpus columns, rank, file and stratum values. ``narrow``: only
+        the columns a post's stored columns come from (what validation and sampling read; the
+        others only go to ``meta``), which is all a shortlist needs."""
         strata = "".join(
             f", {self.value(name)} AS {ADDED_PREFIX}by_{name}" for name in self.params.by
         )
+        columns = (
+            ", ".join(self.quote(name) for name in [*self.post_columns, FILE]) if narrow else "*"
+        )
         where = " AND ".join([*self.conditions(regular), *extra])
-        return f"SELECT *, {self.rank} AS {RANK}{strata} FROM {self.relation} WHERE {where}"
+        return f"SELECT {columns}, {self.rank} AS {RANK}{strata} FROM {self.relation} WHERE {where}"
+
+    @property
+    def post_columns(self) -> list[str]:
+        """The corpus's columns that ``ingest`` reads into a post's own columns."""
+        known = [self.corpus.id_field, self.corpus.text_field, *OPTIONAL_FIELDS]
+        present = {column["name"] for column in self.corpus.columns}
+        return [name for name in dict.fromkeys(known) if name in present]
 
     @property
     def by_columns(self) -> list[str]:

@@ -13,6 +13,8 @@ practice), so they never meet a stored post's pk.
 
 from __future__ import annotations
 
+import collections
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -41,6 +43,9 @@ from annotate.store import CorpusPost, Post, Store, Task
 
 __all__ = ["CorpusSampler", "open_engine"]
 
+#: The key of the keyword pool's rows among the strata's.
+KEYWORD = object()
+
 ENGINES = ("duckdb", "spark")
 
 
@@ -68,8 +73,8 @@ class CorpusSampler:
     files: CorpusFiles | None = None
     rejected: list[dict[str, str]] = field(default_factory=list)
     files_read: int | None = None
-    _stored: dict[int, dict[str, Any]] = field(default_factory=dict)
     _query: CorpusQuery | None = None
+    _spare: dict[Any, tuple[collections.deque, bool]] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -111,12 +116,18 @@ class CorpusSampler:
             query, plan.stratum_cap, plan.keyword_cap if params.uses_lexicon else None, excluded
         )
         self.files_read = found.files_read
-        strata = {
-            key: self._bottom(plan.stratum_cap, count, rows)
-            for key, (count, rows) in found.strata.items()
-        }
+        total = sum(count for count, _ in found.strata.values()) or 1
+        strata = {}
+        for key, (count, rows) in found.strata.items():
+            # Validate at first only what the stratum is likely to use (its share of the batch
+            # and a margin); the rest waits in ``spare`` for the selection to ask (scan_more).
+            share = params.size / len(found.strata) if params.allocation == "equal" else 0
+            likely = math.ceil(max(share, params.size * count / total))
+            strata[key] = self._bottom(key, plan.stratum_cap, count, rows, 2 * likely + 16)
         keyword = (
-            self._bottom(plan.keyword_cap, *found.keyword) if found.keyword is not None else None
+            self._bottom(KEYWORD, plan.keyword_cap, *found.keyword, plan.keyword_cap)
+            if found.keyword is not None
+            else None
         )
         listed = Shortlist(params, lexicon, plan.exclude, strata, keyword)
         return listed.select(_MorePasses(self, query, excluded), gold, sent)
@@ -151,18 +162,34 @@ class CorpusSampler:
             )
         return [found[item.post_id] for item in items if item.post_id not in in_project]
 
-    def _bottom(self, cap: int, count: int, rows: list[dict[str, Any]]) -> BottomK:
+    def _bottom(
+        self, key: Any, cap: int, count: int, rows: list[dict[str, Any]], first: int
+    ) -> BottomK:
+        """The stratum's heap with its ``first`` best-ranked valid rows; the others are kept,
+        in rank order, for :meth:`serve`."""
         bottom = BottomK(cap)
-        for row in rows:
-            candidate = self.candidate(row)
-            if candidate is not None:
-                bottom.offer(int(row[RANK], 16), candidate)
+        spare = collections.deque(sorted(rows, key=lambda row: row[RANK]))
+        self._spare[key] = (spare, len(rows) >= count)
+        self.serve(key, bottom, first)
         bottom.offered = count
         return bottom
 
+    def serve(self, key: Any, bottom: BottomK, limit: int | None = None) -> bool:
+        """Offer ``bottom`` the stratum's next rows above its floor until it holds ``limit``
+        (default: its cap); False when the rows fetched ran out before and the stratum has
+        more in the corpus."""
+        spare, complete = self._spare[key]
+        limit = bottom.cap if limit is None else min(limit, bottom.cap)
+        while spare and len(bottom.heap) < limit:
+            row = spare.popleft()
+            rank = int(row[RANK], 16)
+            if rank > bottom.floor and (candidate := self.candidate(row)) is not None:
+                bottom.offer(rank, candidate)
+        return len(bottom.heap) >= limit or complete
+
     def candidate(self, row: dict[str, Any], keep: bool = True) -> Candidate | None:
         """The row as ``ingest`` would store it, as a candidate; a row ``ingest`` would reject
-        is left out and listed in ``rejected``. ``keep``: remember its values for storing."""
+        is left out and listed in ``rejected`` (unless ``keep`` is false: an extra pass)."""
         record = {key: value for key, value in row.items() if not key.startswith(ADDED_PREFIX)}
         corpus = self.corpus
         try:
@@ -172,8 +199,6 @@ class CorpusSampler:
                 self.rejected.append({"file": str(row.get(FILE)), "reason": str(error)})
             return None
         pk = -(int(row[RANK][:15], 16) + 1)
-        if keep:
-            self._stored[pk] = {"values": values, "file": row.get(FILE)}
         return Candidate(
             pk,
             corpus.source,
@@ -229,19 +254,25 @@ class CorpusSampler:
         return replace(selection, picks=picks, suppressed=suppressed)
 
     def _write(self, session: Any, chosen: list[Any], mapping: dict[int, int | None]) -> None:
-        unseen = [pick.post_id for pick in chosen if pick.pk not in self._stored]
-        if unseen:  # picked in an extra pass, whose rows were not kept
-            for row in self.engine.rows(self._query, [], ids=unseen):
-                self.candidate(row)
-        assert self.files is not None
-        the_id = corpus_id(self.store, self.corpus.name)
+        """Store the chosen posts, read whole from the corpus (shortlists carry only the
+        columns sampling needs), validated as ``ingest`` validates, with their provenance."""
+        assert self.files is not None and self._query is not None
+        corpus = self.corpus
+        rows: dict[str, tuple[dict[str, Any], str]] = {}
+        for row in self.engine.rows(self._query, [], ids=[pick.post_id for pick in chosen]):
+            record = {key: value for key, value in row.items() if not key.startswith(ADDED_PREFIX)}
+            values = post_values(record, corpus.id_field, corpus.text_field)
+            rows.setdefault(values["post_id"], (values, str(row.get(FILE) or "")))
+        posts = []
         for pick in chosen:
-            stored = self._stored[pick.pk]
-            post = Post(source=self.corpus.source, **stored["values"])
+            values, file = rows[pick.post_id]
+            post = Post(source=corpus.source, **values)
+            posts.append((pick, post, _relative(file, self.files)))
             session.add(post)
-            session.flush()
+        session.flush()
+        the_id = corpus_id(self.store, corpus.name)
+        for pick, post, relative in posts:
             mapping[pick.pk] = post.id
-            relative = _relative(str(stored["file"] or ""), self.files)
             session.add(
                 CorpusPost(
                     post_pk=post.id,
@@ -270,6 +301,23 @@ class _MorePasses:
         self.sampler = sampler
         self.query = query
         self.excluded = excluded
+
+    def scan_more(
+        self, plan: ScanPlan, strata: dict[tuple[str, ...], BottomK], keyword: BottomK | None
+    ) -> None:
+        """The selection's extra pass: served from the rows the engine already returned, and
+        only where those run out by a pass over every candidate (as the store path would)."""
+        short = {
+            key: bottom for key, bottom in strata.items() if not self.sampler.serve(key, bottom)
+        }
+        if keyword is not None and not self.sampler.serve(KEYWORD, keyword):
+            keyword.heap = []
+        else:
+            keyword = None
+        for bottom in short.values():
+            bottom.heap = []  # filled again, whole, by the pass
+        if short or keyword is not None:
+            plan.scan(self, short, keyword, first_pass=False)
 
     def __iter__(self) -> Iterator[Candidate]:
         for row in self.sampler.engine.rows(self.query, self.excluded):

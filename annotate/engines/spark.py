@@ -102,7 +102,7 @@ class SparkEngine:
         self, query: CorpusQuery, cap: int, keyword_cap: int | None, excluded: list[str]
     ) -> EngineShortlist:
         keyword_sql = query.keyword_condition() if keyword_cap is not None else None
-        base = query.base()
+        base = query.base(narrow=True)
         self._prepare(query, excluded)
         by = query.by_columns
         sql = self.session.sql
@@ -130,7 +130,7 @@ class SparkEngine:
             strata = {(): (count, [self._record(row) for row in rows])} if count else {}
         keyword = None
         if keyword_sql is not None:
-            matching = f"({query.base(extra=(keyword_sql,))})"
+            matching = f"({query.base(extra=(keyword_sql,), narrow=True)})"
             (count,) = sql(f"SELECT count(*) FROM {matching}").collect()[0]
             rows = sql(f"SELECT * FROM {matching} ORDER BY {RANK} LIMIT {int(keyword_cap)}")
             keyword = (count, [self._record(row) for row in rows.collect()])
@@ -155,7 +155,7 @@ class SparkEngine:
         sql = (
             query.base(regular=False, extra=(query.ids_condition(ids),))
             if ids is not None
-            else query.base()
+            else query.base(narrow=True)
         )
         self._prepare(query, excluded)
         for row in self.session.sql(sql).toLocalIterator():

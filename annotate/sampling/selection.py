@@ -459,7 +459,7 @@ class _Selector:
     def _keyword_refill(self, strata: list[_Stratum]) -> None:
         (stratum,) = strata
         bottom = BottomK(refill_size(stratum), floor=stratum.held[-1][0])
-        self.plan.scan(self.candidates, {}, bottom, first_pass=False)
+        self._scan_more({}, bottom)
         self._extend(stratum, bottom)
 
     def _strata_refill(self, strata: list[_Stratum]) -> None:
@@ -467,9 +467,18 @@ class _Selector:
             stratum.key: BottomK(refill_size(stratum), floor=stratum.held[-1][0])
             for stratum in strata
         }
-        self.plan.scan(self.candidates, bottoms, None, first_pass=False)
+        self._scan_more(bottoms, None)
         for stratum in strata:
             self._extend(stratum, bottoms[stratum.key])
+
+    def _scan_more(self, strata: dict[tuple[str, ...], BottomK], keyword: BottomK | None) -> None:
+        """Another pass: over the candidates, or through their ``scan_more`` where they have
+        one (a corpus engine's candidates serve the next-ranked without a whole pass)."""
+        scan_more = getattr(self.candidates, "scan_more", None)
+        if scan_more is not None:
+            scan_more(self.plan, strata, keyword)
+        else:
+            self.plan.scan(self.candidates, strata, keyword, first_pass=False)
 
     @staticmethod
     def _extend(stratum: _Stratum, bottom: BottomK) -> None:
