@@ -49,6 +49,34 @@ WEIBO = {"where": {"platform": ["weibo"]}}
 # ------------------------------------------------------------------------------ the corpora
 
 
+def replicate_lake(workdir: Path, size: int, source_size: int) -> None:
+    """``lake-SIZE`` as ``SIZE / source_size`` copies of ``lake-source_size`` under new ids
+    (``ID-rK``), written by DuckDB: generating posts one by one costs about 40 minutes per
+    10 million on this machine, copying takes a minute. Copies repeat texts under other ids,
+    which near-duplicate suppression handles as it would reposts."""
+    import duckdb
+
+    target = workdir / f"lake-{size}"
+    if (target / ".done").exists():
+        return
+    shutil.rmtree(target, ignore_errors=True)
+    copies, rest = divmod(size, source_size)
+    if rest or copies < 2:
+        raise SystemExit(f"--replicate-from {source_size} must divide {size}.")
+    source = workdir / f"lake-{source_size}"
+    started = time.perf_counter()
+    spill = str(workdir / "duckdb-spill")
+    connection = duckdb.connect(config={"memory_limit": "2GB", "temp_directory": spill})
+    connection.execute(
+        f"COPY (SELECT * REPLACE (CASE WHEN k = 0 THEN post_id ELSE post_id || '-r' || k END "
+        f"AS post_id) FROM read_parquet('{source}/**/*.parquet', hive_partitioning = true), "
+        f"range({copies}) copies(k)) TO '{target}' "
+        f"(FORMAT parquet, PARTITION_BY (platform, month), ROW_GROUP_SIZE 50000)"
+    )
+    (target / ".done").touch()
+    print(f"  copied lake-{source_size} {copies} times ({time.perf_counter() - started:.0f} s)")
+
+
 def write_corpora(workdir: Path, sizes: list[int], ingest_sizes: list[int]) -> None:
     """One pass of the generator: every size's lake (and JSON Lines where ingested)."""
     from annotate.demo import generate_posts
@@ -191,6 +219,12 @@ def main() -> None:
     )
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/annotate-corpus-bench"))
     parser.add_argument("--keep", action="store_true", help="Keep the corpora for the next run.")
+    parser.add_argument(
+        "--replicate-from",
+        type=int,
+        default=None,
+        help="Make the sizes above this one as copies of its lake (see replicate_lake).",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -204,7 +238,12 @@ def main() -> None:
     free = shutil.disk_usage(workdir).free / 2**30
     print(f"Free disk in {workdir}: {free:.0f} GiB")
     print("Writing the corpora ...")
-    write_corpora(workdir, sizes, ingest_sizes)
+    base = args.replicate_from
+    generated = [size for size in sizes if base is None or size <= base]
+    write_corpora(workdir, generated, ingest_sizes)
+    for size in sizes:
+        if size not in generated:
+            replicate_lake(workdir, size, base)
     rows: list[dict[str, Any]] = []
     for size in sizes:
         lake = workdir / f"lake-{size}"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,7 +26,10 @@ class DuckDBEngine:
     def __init__(self, memory_limit: str = MEMORY_LIMIT, threads: int | None = None):
         import duckdb
 
-        self.connection = duckdb.connect(config={"memory_limit": memory_limit})
+        # Spills go to the system's temporary folder, not to a ".tmp" in the current one.
+        spill = os.path.join(tempfile.gettempdir(), "annotate-duckdb")
+        config = {"memory_limit": memory_limit, "temp_directory": spill}
+        self.connection = duckdb.connect(config=config)
         self.connection.execute("SET TimeZone = 'UTC'")
         if threads:
             self.connection.execute(f"SET threads = {int(threads)}")
