@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from annotate.engines.base import EngineShortlist
-from annotate.engines.query import EXCLUDED_VIEW, RANK, CorpusQuery
+from annotate.engines.query import EXCLUDED_VIEW, RANK, WANTED_VIEW, CorpusQuery
 from annotate.engines.registry import CorpusFiles
 
 __all__ = ["DuckDBEngine"]
@@ -43,7 +43,7 @@ class DuckDBEngine:
         )
         return CorpusQuery(dialect="duckdb", relation=relation, **kwargs)
 
-    def _prepare(self, query: CorpusQuery, excluded: list[str]) -> None:
+    def _prepare(self, query: CorpusQuery, excluded: list[str], wanted: list[str] = ()) -> None:
         import duckdb
         import pyarrow as pa
 
@@ -62,8 +62,8 @@ class DuckDBEngine:
                 side_effects=False,
             )
             self.registered[name] = function
-        table = pa.table({"post_id": pa.array(excluded, pa.string())})
-        self.connection.register(EXCLUDED_VIEW, table)
+        for view, ids in ((EXCLUDED_VIEW, excluded), (WANTED_VIEW, wanted)):
+            self.connection.register(view, pa.table({"post_id": pa.array(list(ids), pa.string())}))
 
     def shortlist(
         self, query: CorpusQuery, cap: int, keyword_cap: int | None, excluded: list[str]
@@ -103,12 +103,12 @@ class DuckDBEngine:
         self, query: CorpusQuery, excluded: list[str], ids: list[str] | None = None
     ) -> Iterator[dict[str, Any]]:
         if ids is not None:
-            sql = query.base(regular=False, extra=(query.ids_condition(ids),)) if ids else None
+            sql = query.base(regular=False, extra=(query.ids_condition(),)) if ids else None
         else:
             sql = query.base(narrow=True)
         if sql is None:
             return
-        self._prepare(query, excluded)
+        self._prepare(query, excluded, ids or [])
         reader = self.connection.sql(sql).to_arrow_reader(10_000)
         for batch in reader:
             yield from batch.to_pylist()

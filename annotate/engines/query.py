@@ -34,6 +34,7 @@ FILE = "__annotate_file"
 #: Columns the engine adds to a corpus row; stratum values are ``__annotate_by_<field>``.
 ADDED_PREFIX = "__annotate_"
 EXCLUDED_VIEW = "annotate_excluded"
+WANTED_VIEW = "annotate_wanted"
 
 
 def _string(value: str, dialect: str) -> str:
@@ -164,8 +165,10 @@ class CorpusQuery:
         match = "regexp_matches" if self.dialect == "duckdb" else "regexp_like"
         return f"CASE WHEN {match}(lower({text}), {pattern}) THEN annotate_lexicon({text}) END"
 
-    def ids_condition(self, ids: list[str]) -> str:
-        return f"{self.post_id} IN ({', '.join(_string(value, self.dialect) for value in ids)})"
+    def ids_condition(self) -> str:
+        """Rows whose id the engine registered as :data:`WANTED_VIEW` (a join, not a list of
+        literals: a long ``IN (...)`` is compared row by row)."""
+        return f"{self.post_id} IN (SELECT post_id FROM {WANTED_VIEW})"
 
 
 def lexicon_prefilter(lexicon: Lexicon) -> str:

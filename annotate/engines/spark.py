@@ -15,7 +15,7 @@ from datetime import UTC
 from typing import Any
 
 from annotate.engines.base import EngineShortlist
-from annotate.engines.query import EXCLUDED_VIEW, FILE, RANK, CorpusQuery
+from annotate.engines.query import EXCLUDED_VIEW, FILE, RANK, WANTED_VIEW, CorpusQuery
 from annotate.engines.registry import CorpusFiles
 from annotate.errors import ConfigError
 
@@ -87,7 +87,7 @@ class SparkEngine:
         self.instants = {f.name for f in fields if isinstance(f.dataType, TimestampType)}
         return CorpusQuery(dialect="spark", relation=_VIEW, **kwargs)
 
-    def _prepare(self, query: CorpusQuery, excluded: list[str]) -> None:
+    def _prepare(self, query: CorpusQuery, excluded: list[str], wanted: list[str] = ()) -> None:
         from pyspark.sql.types import BooleanType, StringType, StructField, StructType
 
         for name, (function, _, kind) in query.functions.items():
@@ -95,8 +95,9 @@ class SparkEngine:
                 name, function, BooleanType() if kind == "boolean" else StringType()
             )
         schema = StructType([StructField("post_id", StringType())])
-        frame = self.session.createDataFrame([(value,) for value in excluded], schema)
-        frame.createOrReplaceTempView(EXCLUDED_VIEW)
+        for view, ids in ((EXCLUDED_VIEW, excluded), (WANTED_VIEW, wanted)):
+            frame = self.session.createDataFrame([(value,) for value in ids], schema)
+            frame.createOrReplaceTempView(view)
 
     def shortlist(
         self, query: CorpusQuery, cap: int, keyword_cap: int | None, excluded: list[str]
@@ -153,11 +154,11 @@ class SparkEngine:
         if ids is not None and not ids:
             return
         sql = (
-            query.base(regular=False, extra=(query.ids_condition(ids),))
+            query.base(regular=False, extra=(query.ids_condition(),))
             if ids is not None
             else query.base(narrow=True)
         )
-        self._prepare(query, excluded)
+        self._prepare(query, excluded, ids or [])
         for row in self.session.sql(sql).toLocalIterator():
             yield self._record(row)
 
