@@ -9,13 +9,15 @@ DEMO := $(BIN)/annotate --workspace $(DEMO_DIR)/.annotate
 .PHONY: demo test lint format bench clean system-deps
 
 # System packages (Debian names). The tests start their own PostgreSQL and drive Chromium; the
-# charts of the agreement report need CJK and emoji fonts, so the demo needs those too.
-TEST_PACKAGES := postgresql chromium fonts-noto-cjk fonts-noto-color-emoji
+# charts of the agreement report need CJK and emoji fonts, so the demo needs those too; the
+# Spark engine's tests run Spark in local mode, which needs Java 17 (a headless JRE).
+TEST_PACKAGES := postgresql chromium fonts-noto-cjk fonts-noto-color-emoji openjdk-17-jre-headless
 DEMO_PACKAGES := fonts-noto-cjk fonts-noto-color-emoji
 SYSTEM_PACKAGES ?= $(TEST_PACKAGES)
 # Overridable for the Makefile's own tests (tests/test_makefile.py).
 CHROMIUM ?= chromium
 INITDB ?= initdb
+JAVA ?= java
 APT_GET ?= apt-get
 USER_ID ?= $(shell id -u)
 
@@ -25,8 +27,8 @@ $(BIN)/python:
 
 # Reinstall when the project's dependencies change (a few minutes the first time).
 $(INSTALLED): pyproject.toml | $(BIN)/python
-	@echo "Installing annotate and its dependencies into $(VENV) (Label Studio included) ..."
-	$(BIN)/python -m pip install --progress-bar on -e '.[dev,server]'
+	@echo "Installing annotate and its dependencies into $(VENV) (Label Studio and Spark included) ..."
+	$(BIN)/python -m pip install --progress-bar on -e '.[dev,server,spark]'
 	touch $@
 
 # Installs the missing SYSTEM_PACKAGES with apt-get when run as root; otherwise stops and
@@ -37,6 +39,7 @@ system-deps:
 	  case $$package in \
 	    postgresql) check='command -v $(INITDB) || ls /usr/lib/postgresql/*/bin/$(INITDB)' ;; \
 	    chromium) check='command -v $(CHROMIUM)' ;; \
+	    openjdk-17-jre-headless) check='$(JAVA) -version' ;; \
 	    fonts-noto-cjk) check='fc-list | grep -qi "Noto Sans CJK"' ;; \
 	    fonts-noto-color-emoji) check='fc-list | grep -qi "Noto Color Emoji"' ;; \
 	    *) check='dpkg -s '"$$package" ;; \
@@ -83,6 +86,7 @@ bench: $(INSTALLED)
 	$(BIN)/python benchmarks/active_learning.py
 	$(BIN)/python benchmarks/label_issues.py
 	$(BIN)/python benchmarks/neardup.py
+	$(BIN)/python benchmarks/corpus.py
 
 clean:
 	rm -rf $(DEMO_DIR) .pytest_cache

@@ -17,12 +17,15 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import bindparam, update
 from sqlmodel import Session, select
 
 from annotate.errors import AnnotateError
+
+if TYPE_CHECKING:
+    from annotate.engines.sampler import CorpusSampler
 from annotate.labelstudio import LabelStudioConnection
 from annotate.locks import locks_projects, project_lock
 from annotate.reconcile import ReconcileReport, adopt_interrupted, reconcile_tasks
@@ -95,12 +98,14 @@ def record_batch(
     post_pks: Sequence[int],
     gold_pks: Sequence[int] = (),
     gold_labels: dict[int, dict[str, Any]] | None = None,
+    rank_version: int = 1,
 ) -> RecordedBatch:
     """Record a batch and its tasks (no Label Studio ids yet) in one transaction.
 
     ``post_pks`` are in task order; ``gold_pks`` (a subset of them, or extra posts appended
     after them) are recorded as gold, with their known answers in ``gold_labels``. Posts that
     already are tasks of the project are refused: each post is at most one task per project.
+    ``rank_version`` is how the posts were ranked (:mod:`annotate.sampling.ranking`).
     """
     regular = set(post_pks)
     all_pks = [*post_pks, *(pk for pk in gold_pks if pk not in regular)]
@@ -136,6 +141,7 @@ def record_batch(
             },
             seed=seed,
             size=len(all_pks),
+            rank_version=rank_version,
         )
         session.add(batch)
         session.flush()
@@ -203,6 +209,7 @@ def sample_batch(
     dry_run: bool = False,
     wait: bool = True,
     on_wait: Callable[[str], None] | None = None,
+    corpus: CorpusSampler | None = None,
 ) -> SampleResult:
     """Choose the next batch for a project (see :mod:`annotate.sampling`) and record it.
 
@@ -210,6 +217,8 @@ def sample_batch(
     (known answers, checked against the project's taxonomy) are mixed in at
     ``params.gold_rate`` and recorded as gold; nothing in the task says so. Holds the
     project's lock unless it is a dry run (``wait``, ``on_wait``: see :mod:`annotate.locks`).
+    ``corpus``: sample from an external corpus instead of the store's posts
+    (:mod:`annotate.engines.sampler`).
     """
     lock = (
         contextlib.nullcontext()
@@ -217,7 +226,7 @@ def sample_batch(
         else project_lock(store, project_name, command="sample", wait=wait, on_wait=on_wait)
     )
     with lock:
-        return _sample_batch(store, project_name, params, lexicon, gold_file, dry_run)
+        return _sample_batch(store, project_name, params, lexicon, gold_file, dry_run, corpus)
 
 
 def _sample_batch(
@@ -227,6 +236,7 @@ def _sample_batch(
     lexicon: Lexicon | None,
     gold_file: Path | None,
     dry_run: bool,
+    corpus: CorpusSampler | None = None,
 ) -> SampleResult:
     with store.session() as session:
         project, taxonomy = project_and_taxonomy(session, project_name)
@@ -236,11 +246,17 @@ def _sample_batch(
     gold_items = load_gold(gold_file, taxonomy) if gold_file is not None else []
     if params.gold_size and not gold_items:
         raise AnnotateError("--gold-rate needs gold posts.", hint="Pass --gold FILE.")
-    gold = read_gold_candidates(store, gold_items, exclude_project_id=project_id)
-    candidates = read_candidates(store, params.where, exclude_project_id=project_id)
     sent = read_sent(store, project_id) if params.dedupe else ()
-    selection = select_batch(candidates, params, lexicon, gold, sent)
+    if corpus is None:
+        gold = read_gold_candidates(store, gold_items, exclude_project_id=project_id)
+        candidates = read_candidates(store, params.where, exclude_project_id=project_id)
+        selection = select_batch(candidates, params, lexicon, gold, sent)
+    else:
+        selection = corpus.select(params, lexicon, gold_items, project_id, sent)
+        selection = corpus.store_posts(selection, write=not dry_run)
     result = SampleResult(project=project_name, dry_run=dry_run, selection=selection.as_dict())
+    if corpus is not None:
+        result.selection["corpus"] = corpus.describe()
     if dry_run:
         return result
     labels_by_key = {(item.source, item.post_id): item.labels for item in gold_items}
@@ -252,11 +268,16 @@ def _sample_batch(
         store,
         project_name,
         strategy=params.strategy,
-        params={**params.as_dict(), **({"gold": str(gold_file)} if gold_file else {})},
+        params={
+            **params.as_dict(),
+            **({"gold": str(gold_file)} if gold_file else {}),
+            **({"corpus": corpus.corpus.name, "engine": corpus.engine.name} if corpus else {}),
+        },
         seed=params.seed,
         post_pks=selection.task_pks,
         gold_pks=selection.gold_pks,
         gold_labels=gold_labels,
+        rank_version=params.rank_version,
     )
     return result
 
@@ -274,18 +295,27 @@ def sample(
     progress: Callable[[int, int], None] | None = None,
     wait: bool = True,
     on_wait: Callable[[str], None] | None = None,
+    corpus: CorpusSampler | None = None,
 ) -> SampleResult:
     """What ``annotate sample`` does: push the tasks an interrupted run left unpushed, choose
     and record the next batch, and push it, holding the project's lock throughout (a dry run
     only chooses, and takes no lock)."""
     if dry_run:
         return sample_batch(
-            store, project_name, params, lexicon=lexicon, dry_run=True, gold_file=gold_file
+            store,
+            project_name,
+            params,
+            lexicon=lexicon,
+            dry_run=True,
+            gold_file=gold_file,
+            corpus=corpus,
         )
     with project_lock(store, project_name, command="sample", wait=wait, on_wait=on_wait):
         pushing = {"include_account_id": include_account_id, "progress": progress}
         earlier = push(store, connection, project_name, **pushing)
-        result = sample_batch(store, project_name, params, lexicon=lexicon, gold_file=gold_file)
+        result = sample_batch(
+            store, project_name, params, lexicon=lexicon, gold_file=gold_file, corpus=corpus
+        )
         result.earlier_push = earlier
         result.push = push(store, connection, project_name, **pushing)
         return result

@@ -64,3 +64,18 @@ def test_test_and_demo_run_the_system_step_and_ci_runs_only_make_test():
 def test_pip_shows_progress_in_make():
     makefile = (ROOT / "Makefile").read_text()
     assert "--quiet" not in makefile
+
+
+def test_root_installs_a_headless_jre_for_spark_where_java_is_missing():
+    result = make("system-deps", "USER_ID=0", "JAVA=no-such-java", "APT_GET=echo apt-get")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "Installing system packages: openjdk-17-jre-headless",
+        "apt-get update",
+        "apt-get install -y openjdk-17-jre-headless",
+    ]
+
+
+def test_make_test_installs_the_spark_extra():
+    dry_install = make("-n", ".venv/.installed", "-B")
+    assert "-e '.[dev,server,spark]'" in dry_install.stdout

@@ -32,6 +32,8 @@ TABLES = {
     "adjudications",
     "dataset_versions",
     "ingest_runs",
+    "corpora",
+    "corpus_posts",
     "alembic_version",
 }
 

@@ -31,6 +31,7 @@ from annotate.cli import (
     aggregate,
     agreement,
     annotators,
+    corpus,
     demo,
     ingest,
     loop,
@@ -109,6 +110,7 @@ annotators.register(app)
 publish.register(app)
 model.register(app)
 app.add_typer(posts.app)
+app.add_typer(corpus.app)
 app.add_typer(taxonomy.app)
 app.add_typer(project.app)
 app.add_typer(workspace.config_app)

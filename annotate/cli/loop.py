@@ -6,6 +6,8 @@ Usage:
     annotate sample round-2 --size 200 --strategy activelab --model models/m --pre-annotate models/m
     annotate sample round-2 --size 200 --strategy uncertainty --model models/baseline --by platform
     annotate push round-2 --pre-annotate models/baseline
+    annotate sample round-1 --size 1000 --from lake --engine duckdb --where platform=weibo
+    annotate sample round-1 --size 1000 --from lake --engine spark --spark-master spark://host:7077
     annotate push round-1
     annotate push round-1 --no-wait
     annotate pull round-1
@@ -142,11 +144,38 @@ def sample(
     suggest_overlap: SuggestOverlapOpt = False,
     send_account_ids: AccountIdsOpt = False,
     no_wait: NoWaitOpt = False,
+    from_corpus: Annotated[
+        str | None,
+        typer.Option(
+            "--from",
+            help="Sample a registered corpus (annotate corpus add) instead of the stored posts; "
+            "only the chosen posts are stored.",
+        ),
+    ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(help="With --from: duckdb (embedded) or spark (pip install annotate[spark])."),
+    ] = "duckdb",
+    spark_master: Annotated[
+        str | None,
+        typer.Option(
+            help="With --engine spark: a cluster (spark://host:7077, yarn, k8s://…); "
+            "SPARK_REMOTE=sc://host:15002 uses Spark Connect.",
+            show_default="local[2]",
+        ),
+    ] = None,
+    rank_version: Annotated[
+        int | None,
+        typer.Option(
+            help="1 reruns a batch recorded before rank version 2 (its batch record says which).",
+            show_default="2",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Sample the next batch into a project and push its tasks to Label Studio.
 
-    Posts rank by a keyed hash of (seed, post id) and the lowest ranks of each stratum are
+    Posts rank by a hash of (seed, source, post id) and the lowest ranks of each stratum are
     taken, so a sample is reproducible and stable as the corpus grows. Near-duplicates and
     posts already sent to the project are left out. Tasks left unpushed by an interrupted
     run are pushed first. Waits while another command works on the project (--no-wait:
@@ -176,9 +205,17 @@ def sample(
             uncertainty=uncertainty,
             pre_annotate=pre_annotate,
             suggest_overlap=suggest_overlap,
+            from_corpus=from_corpus,
+            engine=engine,
+            spark_master=spark_master,
+            rank_version=rank_version,
         )
 
-    result = run(None) if dry_run else pushing(run)
+    if dry_run and from_corpus:
+        with busy(f"scanning corpus {from_corpus} with {engine}"):
+            result = run(None)
+    else:
+        result = run(None) if dry_run else pushing(run)
     earlier = result.earlier_push
     if earlier is not None and (earlier.pushed or earlier.reconciled):
         say(f"Pushed {earlier.pushed} tasks left over from an earlier run first.")
@@ -197,6 +234,11 @@ def sample(
             for row in d["composition"]
         ]
         table(None, ["pool", "stratum", "available", "quota", "selected", "near-dups"], rows)
+        if corpus := d.get("corpus"):
+            say(
+                f"Corpus {corpus['corpus']!r} ({corpus['engine']}): read {corpus['files_read']} "
+                f"of its {corpus['files']} files; {len(corpus['rejected'])} rows rejected."
+            )
         if dry_run:
             say(f"Dry run: nothing was written. {len(d['picks'])} posts would be sampled.")
             return

@@ -14,9 +14,11 @@ Usage::
 
 How a batch is chosen
 ---------------------
-*Rank.* Every post gets a rank, a keyed hash of ``(seed, source, post_id)``
-(:func:`rank_key`). Each pool (below) takes its posts in rank order, lowest first: a bottom-k
-sample, which is a uniform random sample for a fixed seed. A post's rank never depends on
+*Rank.* Every post gets a rank, a hash of ``(seed, source, post_id)`` (:func:`rank_key`;
+version 2, SHA-256, is computed alike by DuckDB and Spark, see :mod:`annotate.engines`; batches
+recorded before it keep version 1, ``SamplingParams.rank_version``). Each pool (below) takes
+its posts in rank order, lowest first: a bottom-k sample, which is a uniform random sample
+for a fixed seed. A post's rank never depends on
 the other posts, so the same seed and corpus give the same batch, a bigger corpus changes the
 batch only where new posts rank in, and bottom-k lists of partitions merge into the bottom-k
 list of the whole (:meth:`Shortlist.merge`).

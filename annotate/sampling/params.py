@@ -11,6 +11,7 @@ from typing import Any
 
 from annotate.errors import InputError
 from annotate.neardup import DEFAULT_NEAR_DUPLICATE_THRESHOLD
+from annotate.sampling.ranking import RANK_VERSION, RANK_VERSIONS
 
 __all__ = [
     "ALLOCATIONS",
@@ -65,6 +66,9 @@ class SamplingParams:
     seed: int = 0
     gold_rate: float = 0.0
     near_duplicate_threshold: float = DEFAULT_NEAR_DUPLICATE_THRESHOLD
+    #: How posts are ranked (:mod:`~annotate.sampling.ranking`): batches recorded before
+    #: version 2 keep version 1, and sampling with it again reproduces them.
+    rank_version: int = RANK_VERSION
 
     def __post_init__(self) -> None:
         if not is_int(self.size) or self.size < 1:
@@ -122,6 +126,11 @@ class SamplingParams:
         if not is_int(self.seed) or not 0 <= self.seed <= _MAX_SEED:
             raise InputError(
                 f"The seed must be a whole number from 0 to 2**64 - 1, not {self.seed!r}."
+            )
+        if self.rank_version not in RANK_VERSIONS or not is_int(self.rank_version):
+            raise InputError(
+                f"Unknown rank version {self.rank_version!r}; use "
+                f"{' or '.join(map(str, RANK_VERSIONS))}."
             )
         if not isinstance(self.dedupe, bool):
             raise InputError(f"dedupe must be true or false, not {self.dedupe!r}.")

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from annotate.sampling.candidates import Candidate
 from annotate.sampling.lexicon import Lexicon
 from annotate.sampling.params import SamplingParams
-from annotate.sampling.ranking import keyed_hasher
+from annotate.sampling.ranking import ranker
 
 if TYPE_CHECKING:
     from annotate.sampling.selection import _Stratum
@@ -85,13 +85,13 @@ def refill_size(stratum: _Stratum) -> int:
 
 
 class ScanPlan:
-    """What one pass over the candidates keeps: filters, rank hasher and stratum key."""
+    """What one pass over the candidates keeps: filters, rank function and stratum key."""
 
     def __init__(self, params: SamplingParams, lexicon: Lexicon | None, exclude: Collection[int]):
         self.params = params
         self.lexicon = lexicon
         self.exclude = frozenset(exclude)
-        self.hasher = keyed_hasher(params.seed)
+        self.rank = ranker(params.seed, params.rank_version)
         checks = [(attrgetter(name), frozenset(values)) for name, values in params.where.items()]
         self.where: Callable[[Candidate], bool] | None = (
             (lambda candidate: all(get(candidate) in values for get, values in checks))
@@ -119,16 +119,14 @@ class ScanPlan:
         runs on all of them); later passes fill the heaps given and run the lexicon only on
         candidates whose rank ``keyword`` would take."""
         exclude, where, stratum_of = self.exclude, self.where, self.stratum_of
-        new_hasher, from_bytes = self.hasher.copy, int.from_bytes
+        rank_of = self.rank
         heappush, heapreplace = heapq.heappush, heapq.heapreplace
         is_match = self.lexicon.is_match if keyword is not None and self.lexicon else None
         cap = self.stratum_cap
         for candidate in candidates:
             if candidate.pk in exclude or (where is not None and not where(candidate)):
                 continue
-            hasher = new_hasher()
-            hasher.update(f"{candidate.source}\x1f{candidate.post_id}".encode())
-            rank = from_bytes(hasher.digest(), "big")
+            rank = rank_of(candidate.source, candidate.post_id)
             key = stratum_of(candidate)
             bottom = strata.get(key)
             if bottom is None and first_pass:

@@ -14,7 +14,7 @@ from annotate.sampling.candidates import Candidate
 from annotate.sampling.lexicon import Lexicon
 from annotate.sampling.params import GOLD_POOL, KEYWORD_POOL, SamplingParams
 from annotate.sampling.quotas import allocate_quotas
-from annotate.sampling.ranking import post_identity, rank_key
+from annotate.sampling.ranking import rank_key
 from annotate.sampling.scan import BottomK, ScanPlan, refill_size
 
 __all__ = [
@@ -196,6 +196,7 @@ class Selection:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: parameters, lexicon, post pks, composition and suppressions."""
+        digits = 32 if self.params.rank_version == 1 else 64
         return {
             "params": self.params.as_dict(),
             "lexicon": self.lexicon,
@@ -207,7 +208,7 @@ class Selection:
             "keyword_selected": self.keyword_selected,
             "suppressed_near_duplicates": self.suppressed_near_duplicates,
             "composition": [asdict(row) for row in self.composition],
-            "picks": [asdict(pick) | {"rank": f"{pick.rank:032x}"} for pick in self.picks],
+            "picks": [asdict(pick) | {"rank": f"{pick.rank:0{digits}x}"} for pick in self.picks],
             "suppressed": [asdict(item) for item in self.suppressed],
         }
 
@@ -348,12 +349,8 @@ class _Selector:
                 f"A gold rate of {self.params.gold_rate} needs gold posts, and none are left.",
                 hint="Pass --gold FILE with posts that are not in this project yet.",
             )
-        hasher = self.plan.hasher
-        ranked = []
-        for candidate in self.gold:
-            rank_hasher = hasher.copy()
-            rank_hasher.update(post_identity(candidate.source, candidate.post_id))
-            ranked.append((int.from_bytes(rank_hasher.digest(), "big"), candidate))
+        rank_of = self.plan.rank
+        ranked = [(rank_of(post.source, post.post_id), post) for post in self.gold]
         ranked.sort(key=lambda entry: entry[0])
         for rank, candidate in ranked[:wanted]:
             self._accept(candidate, rank, GOLD_POOL, self.plan.stratum_of(candidate), None)
@@ -462,7 +459,7 @@ class _Selector:
     def _keyword_refill(self, strata: list[_Stratum]) -> None:
         (stratum,) = strata
         bottom = BottomK(refill_size(stratum), floor=stratum.held[-1][0])
-        self.plan.scan(self.candidates, {}, bottom, first_pass=False)
+        self._scan_more({}, bottom)
         self._extend(stratum, bottom)
 
     def _strata_refill(self, strata: list[_Stratum]) -> None:
@@ -470,9 +467,18 @@ class _Selector:
             stratum.key: BottomK(refill_size(stratum), floor=stratum.held[-1][0])
             for stratum in strata
         }
-        self.plan.scan(self.candidates, bottoms, None, first_pass=False)
+        self._scan_more(bottoms, None)
         for stratum in strata:
             self._extend(stratum, bottoms[stratum.key])
+
+    def _scan_more(self, strata: dict[tuple[str, ...], BottomK], keyword: BottomK | None) -> None:
+        """Another pass: over the candidates, or through their ``scan_more`` where they have
+        one (a corpus engine's candidates serve the next-ranked without a whole pass)."""
+        scan_more = getattr(self.candidates, "scan_more", None)
+        if scan_more is not None:
+            scan_more(self.plan, strata, keyword)
+        else:
+            self.plan.scan(self.candidates, strata, keyword, first_pass=False)
 
     @staticmethod
     def _extend(stratum: _Stratum, bottom: BottomK) -> None:
@@ -492,7 +498,7 @@ class _Selector:
         """Strata in a seed-keyed order, so rounding favours no stratum batch after batch."""
         return sorted(
             (stratum.key for stratum in strata),
-            key=lambda key: rank_key(self.params.seed, "stratum", "\x1f".join(key)),
+            key=lambda key: rank_key(self.params.seed, "stratum", "\x1f".join(key), version=1),
         )
 
     def _row(self, pool: str, stratum: _Stratum) -> None:

@@ -142,6 +142,8 @@ class Batch(SQLModel, table=True):
     seed: int | None = None
     size: int = 0
     created_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    #: How posts were ranked (annotate.sampling.ranking); batches made before version 2 are 1.
+    rank_version: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class Task(SQLModel, table=True):
@@ -327,3 +329,41 @@ class Aggregate(SQLModel, table=True):
     gold: bool = False
     batch_id: int | None = Field(default=None, foreign_key="batches.id")
     near_group: int | None = None
+
+
+class Corpus(SQLModel, table=True):
+    """An external corpus: a Parquet dataset registered by ``annotate corpus add``, not copied.
+
+    ``columns`` is its schema (``[{"name", "type"}]``), ``partition_columns`` its hive
+    partition keys and ``partitions`` the values each takes; ``fingerprint`` is SHA-256 of
+    every file's path, size and modification time when it was last (re)scanned.
+    """
+
+    __tablename__ = "corpora"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    uri: str = Field(sa_type=Text)
+    source: str = Field(max_length=200)
+    id_field: str = Field(max_length=200)
+    text_field: str = Field(max_length=200)
+    columns: list[dict[str, str]] | None = _json()
+    partition_columns: list[str] | None = _json()
+    partitions: dict[str, list[str]] | None = _json()
+    files: int = 0
+    bytes: int = Field(default=0, sa_type=BigInteger)
+    rows: int = Field(default=0, sa_type=BigInteger)
+    fingerprint: str = Field(max_length=64)
+    registered_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+    refreshed_at: datetime = Field(default_factory=utcnow, sa_type=DateTime(timezone=True))
+
+
+class CorpusPost(SQLModel, table=True):
+    """Where a post sampled from an external corpus came from: corpus, file, partition."""
+
+    __tablename__ = "corpus_posts"
+
+    post_pk: int = Field(foreign_key="posts.id", primary_key=True)
+    corpus_id: int = Field(foreign_key="corpora.id", index=True)
+    file: str = Field(sa_type=Text)
+    partition: dict[str, str] | None = _json()

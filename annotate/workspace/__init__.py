@@ -13,6 +13,8 @@ Usage::
     ws.ingest("posts.jsonl", source="weibo-2024-10")
     ws.create_project("round-1", annotators_per_task=3, overlap=0.2)
     ws.sample("round-1", 500, strategy="mixed", by=["platform"])
+    ws.add_corpus("lake", "/lake/posts/")           # Parquet, sampled where it is
+    ws.sample("round-1", 500, from_corpus="lake", engine="duckdb")
     ws.pull("round-1")
     ws.agreement("round-1").summary.krippendorff_alpha
     ws.publish("finmis", "1.0.0", projects=["round-1"])
@@ -24,6 +26,7 @@ Usage::
 from __future__ import annotations
 
 from annotate.workspace.base import InitReport, WorkspaceBase
+from annotate.workspace.corpora import CorpusSteps
 from annotate.workspace.datasets import DatasetSteps
 from annotate.workspace.demo import DemoSteps
 from annotate.workspace.labelling import LabellingSteps
@@ -34,7 +37,9 @@ from annotate.workspace.model_loop import ModelLoopSteps
 __all__ = ["InitReport", "Workspace", "WorkspaceBase"]
 
 
-class Workspace(LabellingSteps, LabelSteps, DatasetSteps, ModelSteps, ModelLoopSteps, DemoSteps):
+class Workspace(
+    LabellingSteps, CorpusSteps, LabelSteps, DatasetSteps, ModelSteps, ModelLoopSteps, DemoSteps
+):
     """A workspace: settings, the store and Label Studio, with one method per step of the loop.
 
     ``say`` hears what a person should know while a step runs (waiting for another command's

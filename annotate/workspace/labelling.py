@@ -136,6 +136,10 @@ class LabellingSteps(WorkspaceBase):
         uncertainty: str = "margin",
         pre_annotate: Any = None,
         suggest_overlap: bool = False,
+        from_corpus: str | None = None,
+        engine: str = "duckdb",
+        spark_master: str | None = None,
+        rank_version: int | None = None,
     ) -> SampleResult:
         """Sample the next batch into a project and push it (tasks an interrupted run left
         unpushed go first); a dry run only says what it would take.
@@ -143,8 +147,13 @@ class LabellingSteps(WorkspaceBase):
         ``strategy="uncertainty"`` or ``"activelab"`` ranks posts by ``model`` (a model
         object or a folder saved by ``train``; see :mod:`annotate.model_sampling`);
         ``pre_annotate`` (a model) shows its predictions on the new tasks, the overlap cohort
-        left out unless ``suggest_overlap`` (see :mod:`annotate.suggestions`)."""
+        left out unless ``suggest_overlap`` (see :mod:`annotate.suggestions`).
+
+        ``from_corpus``: sample a registered corpus (:meth:`add_corpus`) with ``engine``
+        (``duckdb`` or ``spark``, on ``spark_master`` or ``SPARK_REMOTE``) instead of the
+        stored posts. ``rank_version``: 1 reruns a batch made before rank version 2."""
         from annotate.batches import sample
+        from annotate.errors import InputError
         from annotate.sampling import MODEL_STRATEGIES, SamplingParams, load_lexicon, parse_where
 
         if where is None:
@@ -163,7 +172,15 @@ class LabellingSteps(WorkspaceBase):
             dedupe=dedupe,
             seed=seed,
             gold_rate=gold_rate,
+            **({"rank_version": rank_version} if rank_version is not None else {}),
         )
+        if from_corpus is None and (engine != "duckdb" or spark_master):
+            raise InputError("--engine and --spark-master apply to sampling --from a corpus.")
+        if strategy in MODEL_STRATEGIES and from_corpus is not None:
+            raise InputError(
+                f"--strategy {strategy} scores stored posts with a model; it does not sample "
+                "--from a corpus yet: sample the corpus with another strategy first."
+            )
         if strategy in MODEL_STRATEGIES:
             result = self._sample_with_model(
                 project,
@@ -178,6 +195,7 @@ class LabellingSteps(WorkspaceBase):
             if pre_annotate is None or dry_run:
                 return result
             return self._suggest_on_batch(result, pre_annotate, suggest_overlap)
+        corpus = self.sampler(from_corpus, engine, spark_master) if from_corpus else None
         wanted = params.uses_lexicon or keywords is not None  # a file given is always checked
         lexicon = load_lexicon(self._lexicon_path(keywords)) if wanted else None
         result = sample(
@@ -192,6 +210,7 @@ class LabellingSteps(WorkspaceBase):
             progress=progress,
             wait=wait,
             on_wait=self.say,
+            corpus=corpus,
         )
         if pre_annotate is None or dry_run:
             return result

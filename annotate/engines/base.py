@@ -1,0 +1,39 @@
+"""What every engine gives sampling: :class:`EngineShortlist` and rows of the corpus."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from annotate.engines.query import CorpusQuery
+
+
+@dataclass
+class EngineShortlist:
+    """Per stratum (a tuple of the ``by`` values), how many candidates it has and the
+    best-ranked ``cap`` of them as corpus rows (dicts, with the engine's added columns); the
+    same for the keyword pool when the strategy uses the lexicon."""
+
+    strata: dict[tuple[str, ...], tuple[int, list[dict[str, Any]]]]
+    keyword: tuple[int, list[dict[str, Any]]] | None = None
+    files_read: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class Engine(Protocol):
+    """A scan engine over a registered corpus (DuckDB or Spark)."""
+
+    name: str
+
+    def query(self, files: Any, **kwargs: Any) -> CorpusQuery: ...
+
+    def shortlist(
+        self, query: CorpusQuery, cap: int, keyword_cap: int | None, excluded: list[str]
+    ) -> EngineShortlist: ...
+
+    def rows(
+        self, query: CorpusQuery, excluded: list[str], ids: list[str] | None = None
+    ) -> Iterator[dict[str, Any]]: ...
+
+    def close(self) -> None: ...
