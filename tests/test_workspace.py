@@ -8,7 +8,7 @@ import pytest
 
 import annotate
 from annotate import Workspace
-from annotate.errors import ConfigError
+from annotate.errors import ConfigError, InputError
 from tests.cli import invoke
 
 
@@ -109,3 +109,12 @@ def test_the_python_steps_give_what_the_commands_give(team, database_url):
 def test_publish_refuses_a_hub_target_without_a_repo(team):
     with Workspace.init(team / ".annotate") as ws, pytest.raises(Exception, match="--hub-repo"):
         ws.publish("finmis", "1.0.0", projects=["round-1"], to="hub")
+
+
+@pytest.mark.parametrize("strategy", ["uncertainty", "activelab"])
+def test_a_model_strategy_does_not_sample_a_corpus(team, strategy):
+    with Workspace.open(team / ".annotate") as ws:
+        with pytest.raises(InputError, match=f"--strategy {strategy} scores stored posts"):
+            ws.sample("round-1", 10, strategy=strategy, model="models/m", from_corpus="lake")
+        with pytest.raises(InputError, match="apply to sampling --from a corpus"):
+            ws.sample("round-1", 10, engine="spark")
