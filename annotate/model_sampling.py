@@ -44,7 +44,6 @@ from annotate.sampling.model_scores import (
     rank_from_score,
     uncertainty,
 )
-from annotate.sampling.ranking import rank_key
 from annotate.sampling.scan import BottomK, ScanPlan
 from annotate.sampling.selection import Shortlist
 from annotate.store import Annotation, Annotator, Post, Store, Task
@@ -206,7 +205,7 @@ def choose_with_model(
         bottom = strata.get(key)
         if bottom is None:
             bottom = strata[key] = BottomK(cap)
-        tie = rank_key(params.seed, candidate.source, candidate.post_id)
+        tie = plan.rank(candidate.source, candidate.post_id)  # the batch's rank version
         bottom.offer(rank_from_score(float(score), tie, higher_first=higher_first), candidate)
         score_of[candidate.pk] = float(score)
     listed = Shortlist(new_params, None, frozenset(), strata, None)

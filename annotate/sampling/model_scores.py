@@ -44,6 +44,7 @@ __all__ = [
 
 UNCERTAINTY_METHODS = ("margin", "entropy")
 _SCALE = 2**32  # score resolution in a rank (a score is in [0, 1])
+_TIE_BITS = 256  # the widest rank_key (rank version 2: SHA-256)
 
 
 def distribution(probabilities: np.ndarray) -> np.ndarray:
@@ -133,12 +134,16 @@ def activelab(
 
 
 def rank_from_score(score: float, tie_break: int, *, higher_first: bool) -> int:
-    """An integer rank, lower first: the score (in [0, 1]) quantised above a 128-bit tie
-    break (:func:`annotate.sampling.rank_key` of the post).
+    """An integer rank, lower first: the score (in [0, 1]) quantised above the tie break
+    (:func:`annotate.sampling.rank_key` of the post: 128 bits in rank version 1, 256 in
+    version 2), so that the score decides and the hash only breaks ties.
 
     >>> rank_from_score(0.9, 5, higher_first=True) < rank_from_score(0.2, 1, higher_first=True)
+    True
+    >>> widest = 2**256 - 1  # a version 2 tie break
+    >>> rank_from_score(0.9, widest, higher_first=True) < rank_from_score(0.2, 0, higher_first=True)
     True
     """
     value = min(max(float(score), 0.0), 1.0)
     key = round((1.0 - value if higher_first else value) * _SCALE)
-    return (key << 128) | tie_break
+    return (key << _TIE_BITS) | tie_break
