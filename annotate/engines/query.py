@@ -156,9 +156,9 @@ class CorpusQuery:
         return [f"{ADDED_PREFIX}by_{name}" for name in self.params.by]
 
     def keyword_condition(self) -> str:
-        """Lexicon matches: a post the SQL subset expression matches is one; the exact Python
-        match runs only on the others that the SQL superset expression lets through (or that
-        hold characters ``normalise_text`` removes). See :mod:`annotate.engines.prefilter`."""
+        """Lexicon matches: NULL for a post the SQL superset expression rejects (and that holds
+        no character ``normalise_text`` removes), true for one the SQL subset expression
+        matches, the exact Python match for the others. See :mod:`annotate.engines.prefilter`."""
         assert self.lexicon is not None
         self.functions.setdefault("annotate_lexicon", (_Matcher(self.lexicon), 1, "boolean"))
         text = self.text(self.quote(self.corpus.text_field))
@@ -171,10 +171,10 @@ class CorpusQuery:
         prefilter = lexicon_prefilter(self.lexicon)
         if prefilter is None:
             return f"CASE WHEN {sure} THEN true ELSE annotate_lexicon({text}) END"
-        removed = matches(REMOVED_PATTERN)
+        # The superset first: it rejects most posts, and one expression costs less than two.
         return (
-            f"CASE WHEN {sure} THEN true"
-            f" WHEN {matches(prefilter)} OR {removed} THEN annotate_lexicon({text}) END"
+            f"CASE WHEN NOT {matches(prefilter + '|' + REMOVED_PATTERN)} THEN NULL"
+            f" WHEN {sure} THEN true ELSE annotate_lexicon({text}) END"
         )
 
     def ids_condition(self) -> str:
