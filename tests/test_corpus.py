@@ -16,7 +16,7 @@ from corpus_fixtures import SOURCE, STRATEGIES, comparable, make_two_ways
 from sqlmodel import select
 
 from annotate.engines.duckdb import DuckDBEngine
-from annotate.engines.query import lexicon_prefilter
+from annotate.engines.prefilter import lexicon_prefilter
 from annotate.engines.registry import add_corpus, get_corpus, list_corpora, refresh_corpus
 from annotate.errors import InputError
 from annotate.sampling import SamplingParams, load_lexicon, rank_key, read_candidates

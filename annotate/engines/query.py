@@ -6,8 +6,8 @@ would store them: ``platform`` lower-case, blanks and nulls :data:`UNKNOWN`, ``m
 ``YYYY-MM`` of ``created_at``. ``lang`` (tag or detected language) and a ``created_at`` stored as
 text or epoch need Python (:mod:`annotate.text`, :mod:`annotate.ingest.validation`), so they are
 user-defined functions, used only when a batch stratifies or filters by them; so is the exact
-lexicon match, which runs only on the rows a plain SQL regular expression (a superset: one
-literal piece of every term) lets through.
+lexicon match, which runs only on the rows that two SQL regular expressions cannot decide
+(:mod:`annotate.engines.prefilter`: a subset of the matches and a superset).
 
 Filters on hive partition columns only reference those columns, so both engines prune
 partitions instead of reading them; a ``month`` partition is taken to hold the UTC month of
@@ -16,18 +16,17 @@ partitions instead of reading them; a ``month`` partition is taken to hold the U
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from annotate.engines.prefilter import REMOVED_PATTERN, lexicon_prefilter, lexicon_sure
 from annotate.engines.registry import CorpusInfo
 from annotate.ingest.validation import OPTIONAL_FIELDS
 from annotate.sampling import UNKNOWN, Lexicon, SamplingParams
-from annotate.sampling.lexicon import _lexicon_form
 from annotate.sampling.ranking import rank_sql
 
-__all__ = ["FILE", "RANK", "CorpusQuery", "lexicon_prefilter"]
+__all__ = ["FILE", "RANK", "CorpusQuery"]
 
 RANK = "__annotate_rank"
 FILE = "__annotate_file"
@@ -157,50 +156,31 @@ class CorpusQuery:
         return [f"{ADDED_PREFIX}by_{name}" for name in self.params.by]
 
     def keyword_condition(self) -> str:
-        """Lexicon matches: the SQL superset first, then the exact Python match on those."""
+        """Lexicon matches: NULL for a post the SQL superset expression rejects (and that holds
+        no character ``normalise_text`` removes), true for one the SQL subset expression
+        matches, the exact Python match for the others. See :mod:`annotate.engines.prefilter`."""
         assert self.lexicon is not None
         self.functions.setdefault("annotate_lexicon", (_Matcher(self.lexicon), 1, "boolean"))
         text = self.text(self.quote(self.corpus.text_field))
-        pattern = _string(lexicon_prefilter(self.lexicon), self.dialect)
         match = "regexp_matches" if self.dialect == "duckdb" else "regexp_like"
-        return f"CASE WHEN {match}(lower({text}), {pattern}) THEN annotate_lexicon({text}) END"
+
+        def matches(pattern: str) -> str:
+            return f"{match}({text}, {_string(pattern, self.dialect)})"
+
+        sure = matches(lexicon_sure(self.lexicon))
+        prefilter = lexicon_prefilter(self.lexicon)
+        if prefilter is None:
+            return f"CASE WHEN {sure} THEN true ELSE annotate_lexicon({text}) END"
+        # The superset first: it rejects most posts, and one expression costs less than two.
+        return (
+            f"CASE WHEN NOT {matches(prefilter + '|' + REMOVED_PATTERN)} THEN NULL"
+            f" WHEN {sure} THEN true ELSE annotate_lexicon({text}) END"
+        )
 
     def ids_condition(self) -> str:
         """Rows whose id the engine registered as :data:`WANTED_VIEW` (a join, not a list of
         literals: a long ``IN (...)`` is compared row by row)."""
         return f"{self.post_id} IN (SELECT post_id FROM {WANTED_VIEW})"
-
-
-def lexicon_prefilter(lexicon: Lexicon) -> str:
-    """A regular expression (RE2 and Java alike) that every lexicon match also matches in the
-    lower-cased text: for each term, its longest piece between spaces and apostrophes, in its
-    ASCII and full-width forms.
-
-    >>> lexicon_prefilter(Lexicon({"a": ["VIP群", "inside info"]}))
-    'inside|ｉｎｓｉｄｅ|群'
-    """
-    pieces: dict[str, None] = {}
-    for terms in lexicon.groups.values():
-        for term in terms:
-            form = _lexicon_form(term)
-            if not form:
-                continue
-            parts = [part for part in re.split(r"[ ']", form) if part]
-            # A run of characters other than ASCII letters and digits appears as it is; ASCII
-            # letters may also be written full-width.
-            runs = [run for part in parts for run in re.findall(r"[^0-9a-z]+", part)]
-            if runs:
-                pieces[max(runs, key=len)] = None
-                continue
-            piece = max(parts, key=len)
-            pieces[piece] = None
-            pieces["".join(chr(ord(char) + 0xFEE0) for char in piece)] = None
-    ordered = sorted(pieces, key=lambda piece: (-len(piece), piece))
-    return "|".join(_regex_literal(piece) for piece in ordered) or "(?!)"
-
-
-def _regex_literal(piece: str) -> str:
-    return "".join(f"\\{char}" if char in r"\^$.|?*+()[]{}-/" else char for char in piece)
 
 
 class _Matcher:
