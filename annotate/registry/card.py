@@ -156,6 +156,14 @@ def render_card(
     )
 
 
+# The changelog's counts a card's table shows, and what each row is called there.
+_COUNTED = (
+    ("added", "added"),
+    ("removed", "removed"),
+    ("newly_left_out", "left out (no aggregate)"),
+)
+
+
 def changelog_rows(changelog: dict[str, Any]) -> list[tuple[str, str, int]]:
     """The changelog as table rows ``(change, detail, posts)``: added, removed, left out, and
     the relabelled posts grouped by their labels before and after (post ids are in the
@@ -165,14 +173,7 @@ def changelog_rows(changelog: dict[str, Any]) -> list[tuple[str, str, int]]:
     ...     {"old": [["rumour"], "high"], "new": [["legit"], None], "posts": 1}]})
     [('added', '', 3), ('relabelled', 'rumour (high) → legit', 1)]
     """
-    rows = [
-        (change, "", changelog.get(change, 0))
-        for change in ("added", "removed", "newly_left_out")
-        if changelog.get(change)
-    ]
-    rows = [
-        (change.replace("newly_left_out", "left out (no aggregate)"), d, n) for change, d, n in rows
-    ]
+    rows = [(shown, "", changelog[key]) for key, shown in _COUNTED if changelog.get(key)]
     for moved in changelog.get("relabelled_by_change", []):
         rows.append(
             (
