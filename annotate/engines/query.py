@@ -26,10 +26,12 @@ from annotate.ingest.validation import OPTIONAL_FIELDS
 from annotate.sampling import UNKNOWN, Lexicon, SamplingParams
 from annotate.sampling.ranking import rank_sql
 
-__all__ = ["FILE", "RANK", "CorpusQuery"]
+__all__ = ["FILE", "KEYWORD_COLUMN", "RANK", "CorpusQuery"]
 
 RANK = "__annotate_rank"
 FILE = "__annotate_file"
+#: Whether a candidate matches the lexicon (true, false or NULL), where a shortlist asks.
+KEYWORD_COLUMN = "__annotate_keyword"
 #: Columns the engine adds to a corpus row; stratum values are ``__annotate_by_<field>``.
 ADDED_PREFIX = "__annotate_"
 EXCLUDED_VIEW = "annotate_excluded"
@@ -131,13 +133,22 @@ class CorpusQuery:
             found.append(f"{self.post_id} NOT IN (SELECT post_id FROM {EXCLUDED_VIEW})")
         return found
 
-    def base(self, regular: bool = True, extra: tuple[str, ...] = (), narrow: bool = False) -> str:
+    def base(
+        self,
+        regular: bool = True,
+        extra: tuple[str, ...] = (),
+        narrow: bool = False,
+        keyword: bool = False,
+    ) -> str:
         """Every candidate row: corpus columns, rank, file and stratum values. ``narrow``: only
         the columns a post's stored columns come from (what validation and sampling read; the
-        others only go to ``meta``), which is all a shortlist needs."""
+        others only go to ``meta``), which is all a shortlist needs. ``keyword``: with the
+        lexicon match as :data:`KEYWORD_COLUMN` (see :meth:`keyword_condition`)."""
         strata = "".join(
             f", {self.value(name)} AS {ADDED_PREFIX}by_{name}" for name in self.params.by
         )
+        if keyword:
+            strata += f", {self.keyword_condition()} AS {KEYWORD_COLUMN}"
         columns = (
             ", ".join(self.quote(name) for name in [*self.post_columns, FILE]) if narrow else "*"
         )
@@ -154,6 +165,24 @@ class CorpusQuery:
     @property
     def by_columns(self) -> list[str]:
         return [f"{ADDED_PREFIX}by_{name}" for name in self.params.by]
+
+    def ranked_after(self, strata: dict[tuple[str, ...], tuple[str, Any]]) -> str:
+        """Candidates of the strata given (by their ``by`` values) ranked after each one's
+        floor (``key -> (floor, ...)``), over :meth:`base`'s columns."""
+        found = []
+        for key, (floor, *_) in strata.items():
+            stratum = [
+                f"{column} = {_string(value, self.dialect)}"
+                for column, value in zip(self.by_columns, key, strict=True)
+            ]
+            found.append(f"({' AND '.join([*stratum, self.rank_above(floor)])})")
+        return " OR ".join(found)
+
+    def rank_above(self, floor: str) -> str:
+        """Candidates ranked after ``floor`` (a rank: 64 hex digits), over :meth:`base`."""
+        if len(floor) != 64 or any(digit not in "0123456789abcdef" for digit in floor):
+            raise ValueError(f"not a version 2 rank: {floor!r}")
+        return f"{RANK} > '{floor}'"
 
     def keyword_condition(self) -> str:
         """Lexicon matches: NULL for a post the SQL superset expression rejects (and that holds
