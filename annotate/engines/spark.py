@@ -106,9 +106,11 @@ class SparkEngine:
     def _prepare(self, query: CorpusQuery, excluded: list[str], wanted: list[str] = ()) -> None:
         from pyspark.sql.types import BooleanType, StringType, StructField, StructType
 
-        for name, (function, _, kind) in query.functions.items():
+        for name, (function, arity, kind) in query.functions.items():
             self.session.udf.register(
-                name, function, BooleanType() if kind == "boolean" else StringType()
+                name,
+                _null_safe(function) if arity == 1 else function,
+                BooleanType() if kind == "boolean" else StringType(),
             )
         schema = StructType([StructField("post_id", StringType())])
         for view, ids in ((EXCLUDED_VIEW, excluded), (WANTED_VIEW, wanted)):
@@ -213,6 +215,15 @@ class SparkEngine:
     def close(self) -> None:
         """Leave the session running: one Spark session per process is the Spark way, and
         starting one costs seconds."""
+
+
+def _null_safe(function: Any) -> Any:
+    """``function`` of one string, with NULL for NULL (as the DuckDB engine registers it)."""
+
+    def safe(value: Any) -> Any:
+        return None if value is None else function(value)
+
+    return safe
 
 
 def _files_read(frame: Any) -> int | None:
