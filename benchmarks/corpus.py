@@ -77,6 +77,29 @@ def replicate_lake(workdir: Path, size: int, source_size: int) -> None:
     print(f"  copied lake-{source_size} {copies} times ({time.perf_counter() - started:.0f} s)")
 
 
+def lines_from_lake(workdir: Path, size: int) -> None:
+    """``posts-SIZE.jsonl`` from ``lake-SIZE`` (a replicated lake has no generated posts to
+    write): the posts as the generator gives them, instants in UTC."""
+    import duckdb
+
+    target = workdir / f"posts-{size}.jsonl"
+    if (workdir / f"posts-{size}.jsonl.done").exists():
+        return
+    started = time.perf_counter()
+    spill = str(workdir / "duckdb-spill")
+    connection = duckdb.connect(config={"memory_limit": "2GB", "temp_directory": spill})
+    connection.execute("SET TimeZone = 'UTC'")
+    connection.execute(
+        "COPY (SELECT post_id, platform, account_id, account_name, "
+        "strftime(created_at, '%Y-%m-%dT%H:%M:%S+00:00') AS created_at, lang, text, url, "
+        "likes, reposts, comments, true_labels, true_severity "
+        f"FROM read_parquet('{workdir / f'lake-{size}'}/**/*.parquet', hive_partitioning = true)) "
+        f"TO '{target}' (FORMAT json)"
+    )
+    (workdir / f"posts-{size}.jsonl.done").touch()
+    print(f"  wrote posts-{size}.jsonl from its lake ({time.perf_counter() - started:.0f} s)")
+
+
 def write_corpora(workdir: Path, sizes: list[int], ingest_sizes: list[int]) -> None:
     """One pass of the generator: every size's lake (and JSON Lines where ingested)."""
     from annotate.demo import generate_posts
@@ -240,10 +263,12 @@ def main() -> None:
     print("Writing the corpora ...")
     base = args.replicate_from
     generated = [size for size in sizes if base is None or size <= base]
-    write_corpora(workdir, generated, ingest_sizes)
+    write_corpora(workdir, generated, [size for size in ingest_sizes if size in generated])
     for size in sizes:
         if size not in generated:
             replicate_lake(workdir, size, base)
+            if size in ingest_sizes:
+                lines_from_lake(workdir, size)
     rows: list[dict[str, Any]] = []
     for size in sizes:
         lake = workdir / f"lake-{size}"

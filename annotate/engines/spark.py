@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from datetime import UTC
 from typing import Any
@@ -61,9 +62,12 @@ def spark_session(master: str | None = None) -> Any:
             # List the corpus's files on the driver: a Spark job per listing costs more.
             .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
             .config("spark.sql.shuffle.partitions", "8")
-            .config("spark.driver.memory", "1g")
+            # The driver is the only JVM in local mode; with its Python workers it stays
+            # under 2 GiB at any corpus size (benchmarks/RESULTS.md).
+            .config("spark.driver.memory", "640m")
         )
-    session = builder.config("spark.sql.session.timeZone", "UTC").getOrCreate()
+    with _quiet_pandas():
+        session = builder.config("spark.sql.session.timeZone", "UTC").getOrCreate()
     session.sparkContext.setLogLevel("ERROR") if not remote else None
     return session
 
@@ -107,11 +111,12 @@ class SparkEngine:
         from pyspark.sql.types import BooleanType, StringType, StructField, StructType
 
         for name, (function, arity, kind) in query.functions.items():
-            self.session.udf.register(
-                name,
-                _null_safe(function) if arity == 1 else function,
-                BooleanType() if kind == "boolean" else StringType(),
-            )
+            with _quiet_pandas():
+                self.session.udf.register(
+                    name,
+                    _null_safe(function) if arity == 1 else function,
+                    BooleanType() if kind == "boolean" else StringType(),
+                )
         schema = StructType([StructField("post_id", StringType())])
         for view, ids in ((EXCLUDED_VIEW, excluded), (WANTED_VIEW, wanted)):
             frame = self.session.createDataFrame([(value,) for value in ids], schema)
@@ -215,6 +220,17 @@ class SparkEngine:
     def close(self) -> None:
         """Leave the session running: one Spark session per process is the Spark way, and
         starting one costs seconds."""
+
+
+@contextlib.contextmanager
+def _quiet_pandas() -> Iterator[None]:
+    """Without PySpark's warning that it does not fully support pandas 3: the engine hands
+    Spark no pandas data (plain Python functions, rows collected as Rows)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+        )
+        yield
 
 
 def _null_safe(function: Any) -> Any:
