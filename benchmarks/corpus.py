@@ -18,8 +18,9 @@ process and its children (Spark's JVM included), sampled every 50 ms. Measured:
   month, and keyword (30% lexicon matches, the rest random). Spark runs in local mode
   (``local[2]``); its session start is timed apart and not in the sample's time.
 * ``store``: ``annotate ingest`` of the same posts into SQLite, then the same sample from the
-  store. Where the corpus is too big to ingest here, the time is extrapolated linearly from
-  the measured sizes (said so in the table).
+  store. Sizes not in ``--ingest-sizes`` are extrapolated linearly from the measured ones
+  (said so in the table). A replicated lake (``--replicate-from``) that is also ingested gets
+  its JSON Lines written from the lake.
 * pruning: a sample with ``--where platform=weibo`` and the files each engine read, against
   the corpus's files.
 """
