@@ -18,8 +18,9 @@ process and its children (Spark's JVM included), sampled every 50 ms. Measured:
   month, and keyword (30% lexicon matches, the rest random). Spark runs in local mode
   (``local[2]``); its session start is timed apart and not in the sample's time.
 * ``store``: ``annotate ingest`` of the same posts into SQLite, then the same sample from the
-  store. Where the corpus is too big to ingest here, the time is extrapolated linearly from
-  the measured sizes (said so in the table).
+  store. Sizes not in ``--ingest-sizes`` are extrapolated linearly from the measured ones
+  (said so in the table). A replicated lake (``--replicate-from``) that is also ingested gets
+  its JSON Lines written from the lake.
 * pruning: a sample with ``--where platform=weibo`` and the files each engine read, against
   the corpus's files.
 """
@@ -75,6 +76,29 @@ def replicate_lake(workdir: Path, size: int, source_size: int) -> None:
     )
     (target / ".done").touch()
     print(f"  copied lake-{source_size} {copies} times ({time.perf_counter() - started:.0f} s)")
+
+
+def lines_from_lake(workdir: Path, size: int) -> None:
+    """``posts-SIZE.jsonl`` from ``lake-SIZE`` (a replicated lake has no generated posts to
+    write): the posts as the generator gives them, instants in UTC."""
+    import duckdb
+
+    target = workdir / f"posts-{size}.jsonl"
+    if (workdir / f"posts-{size}.jsonl.done").exists():
+        return
+    started = time.perf_counter()
+    spill = str(workdir / "duckdb-spill")
+    connection = duckdb.connect(config={"memory_limit": "2GB", "temp_directory": spill})
+    connection.execute("SET TimeZone = 'UTC'")
+    connection.execute(
+        "COPY (SELECT post_id, platform, account_id, account_name, "
+        "strftime(created_at, '%Y-%m-%dT%H:%M:%S+00:00') AS created_at, lang, text, url, "
+        "likes, reposts, comments, true_labels, true_severity "
+        f"FROM read_parquet('{workdir / f'lake-{size}'}/**/*.parquet', hive_partitioning = true)) "
+        f"TO '{target}' (FORMAT json)"
+    )
+    (workdir / f"posts-{size}.jsonl.done").touch()
+    print(f"  wrote posts-{size}.jsonl from its lake ({time.perf_counter() - started:.0f} s)")
 
 
 def write_corpora(workdir: Path, sizes: list[int], ingest_sizes: list[int]) -> None:
@@ -240,10 +264,12 @@ def main() -> None:
     print("Writing the corpora ...")
     base = args.replicate_from
     generated = [size for size in sizes if base is None or size <= base]
-    write_corpora(workdir, generated, ingest_sizes)
+    write_corpora(workdir, generated, [size for size in ingest_sizes if size in generated])
     for size in sizes:
         if size not in generated:
             replicate_lake(workdir, size, base)
+            if size in ingest_sizes:
+                lines_from_lake(workdir, size)
     rows: list[dict[str, Any]] = []
     for size in sizes:
         lake = workdir / f"lake-{size}"

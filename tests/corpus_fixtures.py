@@ -49,10 +49,25 @@ STRATEGIES = [
 ]
 
 
-def corpus_posts(size: int = 1500) -> list[dict[str, Any]]:
+#: Strategies for a crowded corpus (``make_two_ways(crowded=True)``): near-duplicates use up
+#: the strata's margins, so the selection asks the engine for more rows.
+CROWDED_STRATEGIES = [
+    ("random", {"size": 60}),
+    ("stratified", {"size": 60, "strategy": "stratified", "by": ("lang",)}),
+    ("keyword", {"size": 40, "strategy": "keyword", "keyword_share": 0.5, "seed": 3}),
+]
+
+
+def corpus_posts(size: int = 1500, crowded: bool = False) -> list[dict[str, Any]]:
     """Demo posts and the awkward ones: an exact and a near duplicate, an undated post, a
-    platform in capitals, a blank text (rejected by both paths) and integer-like ids."""
+    platform in capitals, a blank text (rejected by both paths) and integer-like ids.
+    ``crowded``: six posts in ten, from the eleventh on, are reposts of one of the first
+    seven (their text and a tail)."""
     posts = list(generate_posts(size, seed=SEED))
+    if crowded:
+        for index in range(10, size):
+            if index % 10 < 6:
+                posts[index]["text"] = f"{posts[index % 7]['text']} 转发 {index}"
     posts[1]["text"] = posts[0]["text"]
     posts[2]["text"] = posts[0]["text"] + " 转发"
     posts[3]["created_at"] = None
@@ -89,9 +104,11 @@ class TwoWays:
         )
 
 
-def make_two_ways(folder: Path, database_url: str | None = None, size: int = 1500) -> TwoWays:
+def make_two_ways(
+    folder: Path, database_url: str | None = None, size: int = 1500, crowded: bool = False
+) -> TwoWays:
     folder.mkdir(parents=True, exist_ok=True)
-    posts = corpus_posts(size)
+    posts = corpus_posts(size, crowded)
     write_lake(folder / "lake", 0, posts=[dict(post) for post in posts], chunk=700)
     lines = folder / "posts.jsonl"
     lines.write_text(
@@ -118,3 +135,18 @@ def comparable(result) -> dict[str, Any]:
         key: value for key, value in result.selection.items() if key not in ("corpus", "passes")
     }
     return {"selection": selection, "batch": result.batch.params}
+
+
+class Counting:
+    """An engine that counts its calls of ``more`` (the selection's requests for more rows)."""
+
+    def __init__(self, engine: Any):
+        self.engine = engine
+        self.more_calls = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.engine, name)
+
+    def more(self, *args: Any, **kwargs: Any) -> Any:
+        self.more_calls += 1
+        return self.engine.more(*args, **kwargs)

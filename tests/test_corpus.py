@@ -12,7 +12,14 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from corpus_fixtures import SOURCE, STRATEGIES, comparable, make_two_ways
+from corpus_fixtures import (
+    CROWDED_STRATEGIES,
+    SOURCE,
+    STRATEGIES,
+    Counting,
+    comparable,
+    make_two_ways,
+)
 from sqlmodel import select
 
 from annotate.engines.duckdb import DuckDBEngine
@@ -223,6 +230,31 @@ def test_duckdb_gives_the_batch_the_store_gives(two_ways, name, values, gold):
     assert len(from_store.batch.params["post_ids"]) >= values["size"] * 0.8
     if gold:
         assert from_store.batch.gold == round(values["size"] * values["gold_rate"])
+
+
+@pytest.fixture(scope="module")
+def crowded(tmp_path_factory):
+    made = make_two_ways(tmp_path_factory.mktemp("crowded"), size=600, crowded=True)
+    yield made
+    made.store.dispose()
+
+
+@pytest.mark.parametrize(
+    ("name", "values"), CROWDED_STRATEGIES, ids=[s[0] for s in CROWDED_STRATEGIES]
+)
+def test_more_rows_after_near_duplicates_give_the_batch_the_store_gives(crowded, name, values):
+    """Near-duplicates use up the margin: the engine fetches the next-ranked rows of the short
+    strata (a bounded query) and the batch stays the store path's."""
+    params = SamplingParams(**values)
+    from_store = crowded.sample(f"store-{name}", params)
+    engine = Counting(DuckDBEngine())
+    from_duckdb = crowded.sample(f"duckdb-{name}", params, engine)
+    assert engine.more_calls >= 1
+    got = comparable(from_duckdb)
+    assert got["batch"].pop("corpus") == SOURCE and got["batch"].pop("engine") == "duckdb"
+    assert got == comparable(from_store)
+    assert from_store.selection["passes"] > 1
+    assert len(from_store.batch.params["post_ids"]) == values["size"]
 
 
 def test_a_partition_filter_reads_only_that_partition(two_ways):

@@ -6,7 +6,14 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from corpus_fixtures import SOURCE, STRATEGIES, comparable, make_two_ways
+from corpus_fixtures import (
+    CROWDED_STRATEGIES,
+    SOURCE,
+    STRATEGIES,
+    Counting,
+    comparable,
+    make_two_ways,
+)
 
 from annotate.engines.registry import get_corpus
 from annotate.engines.spark import SparkEngine, spark_session
@@ -48,6 +55,25 @@ def test_spark_gives_the_batch_the_store_gives(spark, two_ways, name, values, go
     got = comparable(from_spark)
     assert got["batch"].pop("corpus") == SOURCE and got["batch"].pop("engine") == "spark"
     assert got == comparable(from_store)
+
+
+@pytest.mark.parametrize(
+    ("name", "values"), CROWDED_STRATEGIES, ids=[s[0] for s in CROWDED_STRATEGIES]
+)
+def test_more_rows_after_near_duplicates_give_the_batch_the_store_gives(
+    spark, tmp_path_factory, name, values
+):
+    crowded = make_two_ways(tmp_path_factory.mktemp("crowded"), size=600, crowded=True)
+    try:
+        params = SamplingParams(**values)
+        from_store = crowded.sample(f"store-{name}", params)
+        engine = Counting(SparkEngine(session=spark))
+        got = comparable(crowded.sample(f"spark-{name}", params, engine))
+        assert engine.more_calls >= 1
+        assert got["batch"].pop("corpus") == SOURCE and got["batch"].pop("engine") == "spark"
+        assert got == comparable(from_store)
+    finally:
+        crowded.store.dispose()
 
 
 def test_a_partition_filter_reads_only_that_partition(spark, two_ways):

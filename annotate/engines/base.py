@@ -32,6 +32,19 @@ class Engine(Protocol):
         self, query: CorpusQuery, cap: int, keyword_cap: int | None, excluded: list[str]
     ) -> EngineShortlist: ...
 
+    def more(
+        self,
+        query: CorpusQuery,
+        excluded: list[str],
+        strata: dict[tuple[str, ...], tuple[str, int]],
+        keyword: tuple[str, int] | None,
+    ) -> EngineShortlist:
+        """The next rows of some strata (and of the keyword pool): per stratum key, given as
+        ``(floor, limit)``, the ``limit`` best-ranked candidates whose rank (64 hex digits) is
+        above ``floor``, in rank order, as ``(how many, rows)``. A stratum with fewer than
+        ``limit`` rows returned has no more above them."""
+        ...
+
     def rows(
         self, query: CorpusQuery, excluded: list[str], ids: list[str] | None = None
     ) -> Iterator[dict[str, Any]]: ...

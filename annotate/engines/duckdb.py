@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
-import re
 import tempfile
 from collections.abc import Iterator
 from typing import Any
 
 from annotate.engines.base import EngineShortlist
-from annotate.engines.query import EXCLUDED_VIEW, RANK, WANTED_VIEW, CorpusQuery
+from annotate.engines.query import (
+    EXCLUDED_VIEW,
+    KEYWORD_COLUMN,
+    RANK,
+    WANTED_VIEW,
+    CorpusQuery,
+)
 from annotate.engines.registry import CorpusFiles
 
 __all__ = ["DuckDBEngine"]
@@ -17,7 +23,6 @@ __all__ = ["DuckDBEngine"]
 #: DuckDB's own memory limit: the shortlist's aggregates hold a few thousand rows, and scans
 #: stream, so a small limit keeps the process well under the 2 GiB the issue asks for.
 MEMORY_LIMIT = "1GB"
-_FILES_READ = re.compile(r"Total Files Read:\s*(\d+)")
 
 
 class DuckDBEngine:
@@ -68,36 +73,79 @@ class DuckDBEngine:
     def shortlist(
         self, query: CorpusQuery, cap: int, keyword_cap: int | None, excluded: list[str]
     ) -> EngineShortlist:
-        keyword_sql = query.keyword_condition() if keyword_cap is not None else None
-        base = query.base(narrow=True)
+        """One scan: per stratum its count and best-ranked ``cap`` rows, and (with
+        ``keyword_cap``) its lexicon matches' count and best ``keyword_cap``, merged over the
+        strata afterwards (the pool's best are among the strata's best matches)."""
+        keyword = keyword_cap is not None
+        base = query.base(narrow=True, keyword=keyword)
         self._prepare(query, excluded)
         by = query.by_columns
-        group = f", {', '.join(by)}" if by else ""
-        sql = (
-            f"SELECT count(*) AS n, min_by(candidate, {RANK}, {int(cap)}) AS rows{group} "
-            f"FROM ({base}) candidate" + (f" GROUP BY {', '.join(by)}" if by else "")
-        )
+        aggregates = ["count(*)", f"min_by(candidate, {RANK}, {int(cap)})"]
+        if keyword:
+            matches = f"FILTER (WHERE {KEYWORD_COLUMN})"
+            aggregates += [
+                f"count(*) {matches}",
+                f"min_by(candidate, {RANK}, {int(keyword_cap)}) {matches}",
+            ]
+        sql = f"SELECT {', '.join([*aggregates, *by])} FROM ({base}) candidate"
+        if by:
+            sql += f" GROUP BY {', '.join(by)}"
+        self.connection.execute("SET enable_profiling = 'no_output'")
+        try:
+            found = self.connection.execute(sql).fetchall()
+            files_read = _files_read(self.connection.get_profiling_information(format="json"))
+        finally:
+            self.connection.execute("PRAGMA disable_profiling")
         strata = {}
-        for count, rows, *key in self.connection.execute(sql).fetchall():
+        matched, matching = 0, []
+        for row in found:
+            count, rows = row[0], row[1]
             if count:
-                strata[tuple(key)] = (count, rows)
-        keyword = None
-        if keyword_sql is not None:
-            ((count, rows),) = self.connection.execute(
-                f"SELECT count(*), min_by(candidate, {RANK}, {int(keyword_cap)}) "
-                f"FROM ({query.base(extra=(keyword_sql,), narrow=True)}) candidate"
-            ).fetchall()
-            keyword = (count, rows or [])
-        return EngineShortlist(strata, keyword, files_read=self.files_read(query, excluded))
+                strata[tuple(row[len(aggregates) :])] = (count, rows)
+            if keyword and row[2]:
+                matched += row[2]
+                matching += row[3]
+        pool = None
+        if keyword:
+            pool = (matched, sorted(matching, key=lambda row: row[RANK])[: int(keyword_cap)])
+        return EngineShortlist(strata, pool, files_read=files_read)
 
-    def files_read(self, query: CorpusQuery, excluded: list[str]) -> int | None:
-        """How many files a scan with the query's filters reads (after partition pruning)."""
+    def more(
+        self,
+        query: CorpusQuery,
+        excluded: list[str],
+        strata: dict[tuple[str, ...], tuple[str, int]],
+        keyword: tuple[str, int] | None,
+    ) -> EngineShortlist:
+        matching = query.base(narrow=True, keyword=keyword is not None)
         self._prepare(query, excluded)
-        plan = self.connection.execute(
-            f"EXPLAIN ANALYZE SELECT count(*) FROM ({query.base()}) candidate"
-        ).fetchall()
-        found = _FILES_READ.search("\n".join(str(row[-1]) for row in plan))
-        return int(found.group(1)) if found else None
+        found: dict[tuple[str, ...], tuple[int, list[dict[str, Any]]]] = {}
+        if strata:
+            by = query.by_columns
+            limit = max(limit for _, limit in strata.values())
+            wanted = query.ranked_after(strata)
+            sql = (
+                f"SELECT min_by(candidate, {RANK}, {int(limit)}){''.join(', ' + c for c in by)} "
+                f"FROM ({query.base(narrow=True)}) candidate WHERE {wanted}"
+            )
+            if by:
+                sql += f" GROUP BY {', '.join(by)}"
+            for rows, *key in self.connection.execute(sql).fetchall():
+                if rows:
+                    found[tuple(key)] = _best(rows, strata[tuple(key)][1])
+            for key in strata:
+                found.setdefault(key, (0, []))
+        pool = None
+        if keyword is not None:
+            floor, limit = keyword
+            sql = (
+                f"SELECT min_by(candidate, {RANK}, {int(limit)}) "
+                f"FROM ({matching}) candidate "
+                f"WHERE {KEYWORD_COLUMN} AND {query.rank_above(floor)}"
+            )
+            ((rows,),) = self.connection.execute(sql).fetchall()
+            pool = _best(rows or [], limit)
+        return EngineShortlist(found, pool)
 
     def rows(
         self, query: CorpusQuery, excluded: list[str], ids: list[str] | None = None
@@ -134,3 +182,28 @@ def _vectorised(function: Any, arity: int) -> Any:
         return pa.array([function(a, b) for a, b in rows])
 
     return two
+
+
+def _best(rows: list[dict[str, Any]], limit: int) -> tuple[int, list[dict[str, Any]]]:
+    best = sorted(rows, key=lambda row: row[RANK])[:limit]
+    return len(best), best
+
+
+def _files_read(profile: str) -> int | None:
+    """The files the profiled query's scans read (DuckDB's "Total Files Read", after
+    partition pruning), from its JSON profile; None when the profile does not say."""
+    found: list[int] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "Total Files Read":
+                    found.append(int(value))
+                else:
+                    walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(profile))
+    return sum(found) if found else None

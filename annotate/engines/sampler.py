@@ -1,11 +1,13 @@
 """Sampling a batch straight from a registered corpus.
 
-The engine scans the corpus once (twice with keywords) and returns, per stratum, the number
-of candidates and the best-ranked ``cap`` of them (:class:`~annotate.engines.base.
+The engine scans the corpus once and returns, per stratum (and for the keyword pool), the
+number of candidates and the best-ranked ``cap`` of them (:class:`~annotate.engines.base.
 EngineShortlist`); those rows are validated as ``ingest`` validates rows, and become the
 :class:`~annotate.sampling.Shortlist` that the store path builds from its own scan. The same
 selection then finishes the batch (near-duplicates, quotas, gold), and only the chosen posts
-are written to the store, each with its corpus, file and partition (``corpus_posts``).
+are written to the store, each with its corpus, file and partition (``corpus_posts``). When
+near-duplicates use up a stratum's rows, the engine fetches its next-ranked rows (a bounded
+query, never a pass of every candidate through Python).
 
 Until they are stored, candidates have negative pks derived from their rank (unique in
 practice), so they never meet a stored post's pk.
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import collections
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -74,7 +76,7 @@ class CorpusSampler:
     rejected: list[dict[str, str]] = field(default_factory=list)
     files_read: int | None = None
     _query: CorpusQuery | None = None
-    _spare: dict[Any, tuple[collections.deque, bool]] = field(default_factory=dict)
+    _spare: dict[Any, _Fetched] = field(default_factory=dict)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -168,8 +170,10 @@ class CorpusSampler:
         """The stratum's heap with its ``first`` best-ranked valid rows; the others are kept,
         in rank order, for :meth:`serve`."""
         bottom = BottomK(cap)
-        spare = collections.deque(sorted(rows, key=lambda row: row[RANK]))
-        self._spare[key] = (spare, len(rows) >= count)
+        spare = _Fetched(collections.deque(sorted(rows, key=lambda row: row[RANK])))
+        spare.complete = len(rows) >= count
+        spare.last = spare.rows[-1][RANK] if rows else None
+        self._spare[key] = spare
         self.serve(key, bottom, first)
         bottom.offered = count
         return bottom
@@ -177,26 +181,43 @@ class CorpusSampler:
     def serve(self, key: Any, bottom: BottomK, limit: int | None = None) -> bool:
         """Offer ``bottom`` the stratum's next rows above its floor until it holds ``limit``
         (default: its cap); False when the rows fetched ran out before and the stratum has
-        more in the corpus."""
-        spare, complete = self._spare[key]
+        more in the corpus (:meth:`fetch` them)."""
+        spare = self._spare[key]
         limit = bottom.cap if limit is None else min(limit, bottom.cap)
-        while spare and len(bottom.heap) < limit:
-            row = spare.popleft()
+        while spare.rows and len(bottom.heap) < limit:
+            row = spare.rows.popleft()
             rank = int(row[RANK], 16)
             if rank > bottom.floor and (candidate := self.candidate(row)) is not None:
                 bottom.offer(rank, candidate)
-        return len(bottom.heap) >= limit or complete
+        return len(bottom.heap) >= limit or spare.complete
 
-    def candidate(self, row: dict[str, Any], keep: bool = True) -> Candidate | None:
+    def fetch(self, query: CorpusQuery, excluded: list[str], wanted: dict[Any, int]) -> None:
+        """Ask the engine for the next ``wanted[key]`` rows of each stratum (or of the keyword
+        pool, :data:`KEYWORD`), ranked after the last row fetched for it: one bounded query,
+        not a pass over every candidate."""
+        after = {key: (self._spare[key].last, limit) for key, limit in wanted.items()}
+        keyword = after.pop(KEYWORD, None)
+        found = self.engine.more(query, excluded, after, keyword)
+        answers = dict(found.strata)
+        if keyword is not None:
+            answers[KEYWORD] = found.keyword or (0, [])
+        for key, limit in wanted.items():
+            _, rows = answers.get(key, (0, []))
+            spare = self._spare[key]
+            spare.rows.extend(rows)
+            spare.complete = len(rows) < limit
+            if rows:
+                spare.last = rows[-1][RANK]
+
+    def candidate(self, row: dict[str, Any]) -> Candidate | None:
         """The row as ``ingest`` would store it, as a candidate; a row ``ingest`` would reject
-        is left out and listed in ``rejected`` (unless ``keep`` is false: an extra pass)."""
+        is left out and listed in ``rejected``."""
         record = {key: value for key, value in row.items() if not key.startswith(ADDED_PREFIX)}
         corpus = self.corpus
         try:
             values = post_values(record, corpus.id_field, corpus.text_field)
         except _RowError as error:
-            if keep:
-                self.rejected.append({"file": str(row.get(FILE)), "reason": str(error)})
+            self.rejected.append({"file": str(row.get(FILE)), "reason": str(error)})
             return None
         pk = -(int(row[RANK][:15], 16) + 1)
         return Candidate(
@@ -293,9 +314,21 @@ def _relative(file: str, files: CorpusFiles) -> str:
         return path
 
 
+@dataclass
+class _Fetched:
+    """A stratum's rows fetched from the engine and not yet offered, in rank order; whether
+    the stratum has no rows beyond them; the rank of the last row fetched."""
+
+    rows: collections.deque
+    complete: bool = False
+    last: str | None = None
+
+
 class _MorePasses:
-    """The candidates again, for the rare extra pass the selection makes when near-duplicates
-    use up a stratum's margin: every candidate row streamed from the engine."""
+    """The candidates again, for the extra pass the selection makes when near-duplicates use
+    up a stratum's margin: served from the rows the engine already returned, then from the
+    engine's next-ranked rows of the short strata (:meth:`CorpusSampler.fetch`), as many as
+    the pass asks for and a margin for rows ``ingest`` would reject."""
 
     def __init__(self, sampler: CorpusSampler, query: CorpusQuery, excluded: list[str]):
         self.sampler = sampler
@@ -305,22 +338,12 @@ class _MorePasses:
     def scan_more(
         self, plan: ScanPlan, strata: dict[tuple[str, ...], BottomK], keyword: BottomK | None
     ) -> None:
-        """The selection's extra pass: served from the rows the engine already returned, and
-        only where those run out by a pass over every candidate (as the store path would)."""
-        short = {
-            key: bottom for key, bottom in strata.items() if not self.sampler.serve(key, bottom)
-        }
-        if keyword is not None and not self.sampler.serve(KEYWORD, keyword):
-            keyword.heap = []
-        else:
-            keyword = None
-        for bottom in short.values():
-            bottom.heap = []  # filled again, whole, by the pass
-        if short or keyword is not None:
-            plan.scan(self, short, keyword, first_pass=False)
-
-    def __iter__(self) -> Iterator[Candidate]:
-        for row in self.sampler.engine.rows(self.query, self.excluded):
-            candidate = self.sampler.candidate(row, keep=False)
-            if candidate is not None:
-                yield candidate
+        bottoms: dict[Any, BottomK] = dict(strata)
+        if keyword is not None:
+            bottoms[KEYWORD] = keyword
+        serve = self.sampler.serve
+        short = {key: bottom for key, bottom in bottoms.items() if not serve(key, bottom)}
+        while short:
+            wanted = {key: 2 * (b.cap - len(b.heap)) + 16 for key, b in short.items()}
+            self.sampler.fetch(self.query, self.excluded, wanted)
+            short = {key: bottom for key, bottom in short.items() if not serve(key, bottom)}

@@ -8,14 +8,23 @@ installed where it runs Python (the lexicon, language and text-date functions ar
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import warnings
 from collections.abc import Iterator
 from datetime import UTC
 from typing import Any
 
 from annotate.engines.base import EngineShortlist
-from annotate.engines.query import EXCLUDED_VIEW, FILE, RANK, WANTED_VIEW, CorpusQuery
+from annotate.engines.query import (
+    EXCLUDED_VIEW,
+    FILE,
+    KEYWORD_COLUMN,
+    RANK,
+    WANTED_VIEW,
+    CorpusQuery,
+)
 from annotate.engines.registry import CorpusFiles
 from annotate.errors import ConfigError
 
@@ -23,6 +32,10 @@ __all__ = ["LOCAL_MASTER", "SparkEngine"]
 
 LOCAL_MASTER = "local[2]"
 _VIEW = "annotate_corpus"
+_POSITION = "__annotate_position"
+#: Spark limits a window's ``row_number() <= k`` per task before the shuffle only for ``k``
+#: up to this (its default is 1,000); a shortlist's caps are above that.
+WINDOW_GROUP_LIMIT = 1_000_000
 
 
 def spark_session(master: str | None = None) -> Any:
@@ -49,9 +62,12 @@ def spark_session(master: str | None = None) -> Any:
             # List the corpus's files on the driver: a Spark job per listing costs more.
             .config("spark.sql.sources.parallelPartitionDiscovery.threshold", "100000")
             .config("spark.sql.shuffle.partitions", "8")
-            .config("spark.driver.memory", "1g")
+            # The driver is the only JVM in local mode; with its Python workers it stays
+            # under 2 GiB at any corpus size (benchmarks/RESULTS.md).
+            .config("spark.driver.memory", "640m")
         )
-    session = builder.config("spark.sql.session.timeZone", "UTC").getOrCreate()
+    with _quiet_pandas():
+        session = builder.config("spark.sql.session.timeZone", "UTC").getOrCreate()
     session.sparkContext.setLogLevel("ERROR") if not remote else None
     return session
 
@@ -61,6 +77,10 @@ class SparkEngine:
 
     def __init__(self, master: str | None = None, session: Any = None):
         self.session = session or spark_session(master)
+        with contextlib.suppress(Exception):  # a cluster may forbid setting it: slower, same
+            self.session.conf.set(
+                "spark.sql.optimizer.windowGroupLimitThreshold", str(WINDOW_GROUP_LIMIT)
+            )
         self.instants: set[str] = set()
 
     def _record(self, row: Any) -> dict[str, Any]:
@@ -90,10 +110,13 @@ class SparkEngine:
     def _prepare(self, query: CorpusQuery, excluded: list[str], wanted: list[str] = ()) -> None:
         from pyspark.sql.types import BooleanType, StringType, StructField, StructType
 
-        for name, (function, _, kind) in query.functions.items():
-            self.session.udf.register(
-                name, function, BooleanType() if kind == "boolean" else StringType()
-            )
+        for name, (function, arity, kind) in query.functions.items():
+            with _quiet_pandas():
+                self.session.udf.register(
+                    name,
+                    _null_safe(function) if arity == 1 else function,
+                    BooleanType() if kind == "boolean" else StringType(),
+                )
         schema = StructType([StructField("post_id", StringType())])
         for view, ids in ((EXCLUDED_VIEW, excluded), (WANTED_VIEW, wanted)):
             frame = self.session.createDataFrame([(value,) for value in ids], schema)
@@ -102,51 +125,83 @@ class SparkEngine:
     def shortlist(
         self, query: CorpusQuery, cap: int, keyword_cap: int | None, excluded: list[str]
     ) -> EngineShortlist:
-        keyword_sql = query.keyword_condition() if keyword_cap is not None else None
-        base = query.base(narrow=True)
+        """Two scans (three with keywords): the strata's counts (and lexicon matches), whose
+        plan also says how many files were read; each stratum's best ``cap`` rows (a window
+        that Spark limits per task before the shuffle); the keyword pool's best rows."""
+        keyword = keyword_cap is not None
+        counted_base = query.base(narrow=True, keyword=keyword)  # registers the functions
         self._prepare(query, excluded)
         by = query.by_columns
-        sql = self.session.sql
+        keys = ", ".join(by)
+        counted = ["count(*)", *([f"count_if({KEYWORD_COLUMN})"] if keyword else [])]
+        counting = self.session.sql(
+            f"SELECT {', '.join([*counted, *by])} "
+            f"FROM ({counted_base})" + (f" GROUP BY {keys}" if by else "")
+        )
+        counts: dict[tuple[str, ...], tuple[int, ...]] = {}
+        for row in counting.collect():
+            counts[tuple(row[len(counted) :])] = tuple(row[: len(counted)])
+        files_read = _files_read(counting)
+        found = self._best(query.base(narrow=True), by, cap, "true")
+        strata = {key: (count[0], found.get(key, [])) for key, count in counts.items() if count[0]}
+        pool = None
+        if keyword:
+            matched = sum(count[1] for count in counts.values())
+            rows = self._best(
+                query.base(narrow=True, keyword=True), [], keyword_cap, KEYWORD_COLUMN
+            )
+            pool = (matched, rows.get((), []))
+        return EngineShortlist(strata, pool, files_read=files_read)
+
+    def more(
+        self,
+        query: CorpusQuery,
+        excluded: list[str],
+        strata: dict[tuple[str, ...], tuple[str, int]],
+        keyword: tuple[str, int] | None,
+    ) -> EngineShortlist:
+        matching = query.base(narrow=True, keyword=keyword is not None)
+        self._prepare(query, excluded)
+        found: dict[tuple[str, ...], tuple[int, list[dict[str, Any]]]] = {}
+        if strata:
+            wanted = query.ranked_after(strata)
+            limit = max(limit for _, limit in strata.values())
+            rows = self._best(query.base(narrow=True), query.by_columns, limit, wanted)
+            for key, (_, limit) in strata.items():
+                best = rows.get(key, [])[:limit]
+                found[key] = (len(best), best)
+        pool = None
+        if keyword is not None:
+            floor, limit = keyword
+            condition = f"{KEYWORD_COLUMN} AND {query.rank_above(floor)}"
+            rows = self._best(matching, [], limit, condition)
+            best = rows.get((), [])
+            pool = (len(best), best)
+        return EngineShortlist(found, pool)
+
+    def _best(
+        self, base: str, by: list[str], limit: int, condition: str
+    ) -> dict[tuple[str, ...], list[dict[str, Any]]]:
+        """Per stratum, the best-ranked ``limit`` candidates of ``base`` that meet
+        ``condition``, in rank order."""
+        chosen = f"SELECT * FROM ({base}) WHERE {condition}"
         if by:
             keys = ", ".join(by)
-            counts = {
-                tuple(row[:-1]): row[-1]
-                for row in sql(f"SELECT {keys}, count(*) FROM ({base}) GROUP BY {keys}").collect()
-            }
-            ranked = sql(
+            sql = (
                 f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY {keys} "
-                f"ORDER BY {RANK}) AS __annotate_position FROM ({base})) "
-                f"WHERE __annotate_position <= {int(cap)}"
-            ).collect()
-            strata: dict[tuple[str, ...], tuple[int, list[dict[str, Any]]]] = {
-                key: (count, []) for key, count in counts.items()
-            }
-            for row in ranked:
-                record = self._record(row)
-                record.pop("__annotate_position")
-                strata[tuple(record[column] for column in by)][1].append(record)
+                f"ORDER BY {RANK}) AS {_POSITION} FROM ({chosen})) "
+                f"WHERE {_POSITION} <= {int(limit)}"
+            )
         else:
-            (count,) = sql(f"SELECT count(*) FROM ({base})").collect()[0]
-            rows = sql(f"{base} ORDER BY {RANK} LIMIT {int(cap)}").collect()
-            strata = {(): (count, [self._record(row) for row in rows])} if count else {}
-        keyword = None
-        if keyword_sql is not None:
-            matching = f"({query.base(extra=(keyword_sql,), narrow=True)})"
-            (count,) = sql(f"SELECT count(*) FROM {matching}").collect()[0]
-            rows = sql(f"SELECT * FROM {matching} ORDER BY {RANK} LIMIT {int(keyword_cap)}")
-            keyword = (count, [self._record(row) for row in rows.collect()])
-        return EngineShortlist(strata, keyword, files_read=self.files_read(query, excluded))
-
-    def files_read(self, query: CorpusQuery, excluded: list[str]) -> int | None:
-        """How many files a scan with the query's filters reads, once partition filters are
-        applied: the scans' ``numFiles`` metrics after counting the candidates."""
-        self._prepare(query, excluded)
-        counted = self.session.sql(f"SELECT count(*) FROM ({query.base()})")
-        counted.collect()
-        try:
-            return sum(_scan_files(counted._jdf.queryExecution().executedPlan()))
-        except Exception:  # Spark Connect has no JVM plan to read: unknown
-            return None
+            sql = f"{chosen} ORDER BY {RANK} LIMIT {int(limit)}"
+        found: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in self.session.sql(sql).collect():
+            record = self._record(row)
+            record.pop(_POSITION, None)
+            found.setdefault(tuple(record[column] for column in by), []).append(record)
+        for rows in found.values():
+            rows.sort(key=lambda record: record[RANK])
+        return found
 
     def rows(
         self, query: CorpusQuery, excluded: list[str], ids: list[str] | None = None
@@ -165,6 +220,35 @@ class SparkEngine:
     def close(self) -> None:
         """Leave the session running: one Spark session per process is the Spark way, and
         starting one costs seconds."""
+
+
+@contextlib.contextmanager
+def _quiet_pandas() -> Iterator[None]:
+    """Without PySpark's warning that it does not fully support pandas 3: the engine hands
+    Spark no pandas data (plain Python functions, rows collected as Rows)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings(
+            "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+        )
+        yield
+
+
+def _null_safe(function: Any) -> Any:
+    """``function`` of one string, with NULL for NULL (as the DuckDB engine registers it)."""
+
+    def safe(value: Any) -> Any:
+        return None if value is None else function(value)
+
+    return safe
+
+
+def _files_read(frame: Any) -> int | None:
+    """How many files the scans of ``frame`` (collected) read once partition filters were
+    applied: the scans' ``numFiles`` metrics in its executed plan."""
+    try:
+        return sum(_scan_files(frame._jdf.queryExecution().executedPlan()))
+    except Exception:  # Spark Connect has no JVM plan to read: unknown
+        return None
 
 
 def _scan_files(node: Any) -> list[int]:
