@@ -151,11 +151,13 @@ def state(ctx: typer.Context) -> AppState:
 
 
 def emit(data: Any, as_json: bool, render: Callable[[Any], None]) -> None:
-    """Print ``data`` as JSON on stdout, or hand it to ``render`` for people."""
+    """Print ``data`` as JSON on stdout, or hand it to ``render`` for people; flushed, so a
+    program reading a pipe gets it now (``ls serve`` keeps running after it)."""
     if as_json:
         sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
     else:
         render(data)
+    sys.stdout.flush()
 
 
 def next_steps(steps: list[tuple[str, str]]) -> None:
