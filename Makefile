@@ -6,19 +6,22 @@ INSTALLED := $(VENV)/.installed
 DEMO_DIR ?= exports/demo
 DEMO := $(BIN)/annotate --workspace $(DEMO_DIR)/.annotate
 
-.PHONY: demo test lint format bench clean system-deps
+.PHONY: demo demo-deps test lint format bench clean system-deps
 
 # System packages (Debian names). The tests start their own PostgreSQL and drive Chromium; the
 # charts of the agreement report need CJK and emoji fonts, so the demo needs those too; the
-# Spark engine's tests run Spark in local mode, which needs Java 17 (a headless JRE).
-TEST_PACKAGES := postgresql chromium fonts-noto-cjk fonts-noto-color-emoji openjdk-17-jre-headless
-DEMO_PACKAGES := fonts-noto-cjk fonts-noto-color-emoji
+# Spark engine's tests run Spark in local mode, which needs Java 17 (a headless JRE); the
+# browser tests drive Chromium through Playwright, whose bundled Node needs libatomic1 (not in a
+# minimal Debian).
+TEST_PACKAGES := python3-venv postgresql chromium libatomic1 fonts-noto-cjk fonts-noto-color-emoji openjdk-17-jre-headless
+DEMO_PACKAGES := python3-venv fonts-noto-cjk fonts-noto-color-emoji
 SYSTEM_PACKAGES ?= $(TEST_PACKAGES)
 # Overridable for the Makefile's own tests (tests/test_makefile.py).
 CHROMIUM ?= chromium
 INITDB ?= initdb
 JAVA ?= java
 APT_GET ?= apt-get
+DPKG ?= dpkg
 USER_ID ?= $(shell id -u)
 
 $(BIN)/python:
@@ -37,12 +40,13 @@ system-deps:
 	@missing=""; \
 	for package in $(SYSTEM_PACKAGES); do \
 	  case $$package in \
+	    python3-venv) check='$(PYTHON) -c "import ensurepip, venv"' ;; \
 	    postgresql) check='command -v $(INITDB) || ls /usr/lib/postgresql/*/bin/$(INITDB)' ;; \
 	    chromium) check='command -v $(CHROMIUM)' ;; \
 	    openjdk-17-jre-headless) check='$(JAVA) -version' ;; \
 	    fonts-noto-cjk) check='fc-list | grep -qi "Noto Sans CJK"' ;; \
 	    fonts-noto-color-emoji) check='fc-list | grep -qi "Noto Color Emoji"' ;; \
-	    *) check='dpkg -s '"$$package" ;; \
+	    *) check='$(DPKG) -s '"$$package" ;; \
 	  esac; \
 	  sh -c "$$check" >/dev/null 2>&1 || missing="$$missing $$package"; \
 	done; \
@@ -60,9 +64,12 @@ system-deps:
 # annotators, pull, status, the agreement report, adjudication and a published version; it ends
 # with the next steps (how to log in to Label Studio, where the report and the dataset are).
 # Run it again for the next batch.
-demo: $(INSTALLED)
-	@$(MAKE) --no-print-directory system-deps SYSTEM_PACKAGES="$(DEMO_PACKAGES)"
+demo: demo-deps $(INSTALLED)
 	$(DEMO) demo-loop
+
+# Before the virtual environment: Debian's own Python makes one only with python3-venv.
+demo-deps:
+	@$(MAKE) --no-print-directory system-deps SYSTEM_PACKAGES="$(DEMO_PACKAGES)"
 
 test: system-deps $(INSTALLED)
 	$(BIN)/python -m pytest

@@ -4,6 +4,11 @@ DuckDB, the batch the store path gives for every strategy, and partition pruning
 from __future__ import annotations
 
 import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from corpus_fixtures import (
@@ -85,3 +90,28 @@ def test_a_partition_filter_reads_only_that_partition(spark, two_ways):
     ]
     assert 0 < result.selection["corpus"]["files_read"] == len(weibo)
     assert len(weibo) < get_corpus(two_ways.store, SOURCE).files
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("unshare"), reason="needs root and unshare(1)"
+)
+def test_local_mode_starts_where_the_machine_name_does_not_resolve(tmp_path):
+    """A fresh machine or container whose own name is not in /etc/hosts (found on a fresh
+    Debian): Spark's local mode must start all the same."""
+    script = tmp_path / "start.py"
+    script.write_text(
+        "from annotate.engines.spark import spark_session\n"
+        "print('rows', spark_session().range(3).count())\n"
+    )
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SPARK_")}
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
+    name = "annotate-nowhere-" + tmp_path.name[-8:].replace("_", "-")
+    command = f"hostname {name} && exec {sys.executable} {script}"
+    done = subprocess.run(
+        ["unshare", "--uts", "sh", "-c", command],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0 and "rows 3" in done.stdout, done.stderr[-3000:]

@@ -52,7 +52,10 @@ def test_test_and_demo_run_the_system_step_and_ci_runs_only_make_test():
     dry_test = make("-n", "test", "INSTALLED=/dev/null")
     assert "fc-list" in dry_test.stdout and "apt-get" in dry_test.stdout
     dry_demo = make("-n", "demo", "INSTALLED=/dev/null")
-    assert 'system-deps SYSTEM_PACKAGES="fonts-noto-cjk fonts-noto-color-emoji"' in dry_demo.stdout
+    assert (
+        'system-deps SYSTEM_PACKAGES="python3-venv fonts-noto-cjk fonts-noto-color-emoji"'
+        in dry_demo.stdout
+    )
     commands = [
         line
         for line in (ROOT / ".ci" / "run").read_text().splitlines()
@@ -74,6 +77,28 @@ def test_root_installs_a_headless_jre_for_spark_where_java_is_missing():
         "apt-get update",
         "apt-get install -y openjdk-17-jre-headless",
     ]
+
+
+def test_root_installs_libatomic_for_playwrights_driver_where_it_is_missing():
+    # A minimal Debian has no libatomic1; Playwright's bundled Node cannot start without it.
+    result = make("system-deps", "USER_ID=0", "DPKG=false", "APT_GET=echo apt-get")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "Installing system packages: libatomic1",
+        "apt-get update",
+        "apt-get install -y libatomic1",
+    ]
+
+
+def test_root_installs_python3_venv_before_the_environment_is_made():
+    # Debian's own Python has no ensurepip until python3-venv is installed.
+    result = make("system-deps", "USER_ID=0", "PYTHON=false", "APT_GET=echo apt-get")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[0] == "Installing system packages: python3-venv"
+    dry_test = make("-n", "test", "-B")
+    assert dry_test.stdout.index("for package in") < dry_test.stdout.index("-m venv")
+    dry_demo = make("-n", "demo", "-B")
+    assert dry_demo.stdout.index("for package in") < dry_demo.stdout.index("-m venv")
 
 
 def test_make_test_installs_the_spark_extra():

@@ -55,6 +55,10 @@ def spark_session(master: str | None = None) -> Any:
     else:
         # Python workers run this interpreter (annotate's functions must import there).
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        if (master or LOCAL_MASTER).startswith("local"):
+            # Everything runs on this machine: without this, Spark looks up the machine's own
+            # name and fails to start ("Java gateway process exited") where it does not resolve.
+            os.environ.setdefault("SPARK_LOCAL_HOSTNAME", "localhost")
         builder = (
             builder.master(master or LOCAL_MASTER)
             .config("spark.ui.enabled", "false")
