@@ -12,6 +12,8 @@ tests) and/or `ANNOTATE_TEST_PG_URL`
 (a SQLAlchemy URL of a role that may create databases).
 
 A server that cannot start is an error, never a skip: missing servers must not pass silently.
+
+Commands started by tests run without PYTHONUNBUFFERED (see below), as on a fresh machine.
 """
 
 from __future__ import annotations
@@ -29,6 +31,10 @@ from servers import start_postgres  # tests/servers.py (pytest puts tests/ on sy
 from sqlalchemy.pool import NullPool
 
 from annotate.ls_server import start_label_studio
+
+# Commands the tests start behave as on a fresh machine: this project's machines set
+# PYTHONUNBUFFERED=1 for every process, which once hid output left in a pipe's buffer.
+os.environ.pop("PYTHONUNBUFFERED", None)
 
 
 @dataclass(frozen=True)
