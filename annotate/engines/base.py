@@ -38,11 +38,11 @@ class Engine(Protocol):
         excluded: list[str],
         strata: dict[tuple[str, ...], tuple[str, int]],
         keyword: tuple[str, int] | None,
-    ) -> EngineShortlist:
-        """The next rows of some strata (and of the keyword pool): per stratum key, given as
-        ``(floor, limit)``, the ``limit`` best-ranked candidates whose rank (64 hex digits) is
-        above ``floor``, in rank order, as ``(how many, rows)``. A stratum with fewer than
-        ``limit`` rows returned has no more above them."""
+    ) -> tuple[dict[tuple[str, ...], list[dict[str, Any]]], list[dict[str, Any]]]:
+        """The next rows of some strata (and of the keyword pool), each given as ``(floor,
+        limit)``: per stratum key, and for the pool, its best-ranked candidates whose rank
+        (64 hex digits) is above ``floor``, at least ``limit`` of them where it has that many
+        (more may come; the caller orders and cuts)."""
         ...
 
     def rows(

@@ -116,36 +116,28 @@ class DuckDBEngine:
         excluded: list[str],
         strata: dict[tuple[str, ...], tuple[str, int]],
         keyword: tuple[str, int] | None,
-    ) -> EngineShortlist:
+    ) -> tuple[dict[tuple[str, ...], list[dict[str, Any]]], list[dict[str, Any]]]:
         matching = query.base(narrow=True, keyword=keyword is not None)
         self._prepare(query, excluded)
-        found: dict[tuple[str, ...], tuple[int, list[dict[str, Any]]]] = {}
+        found: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         if strata:
             by = query.by_columns
             limit = max(limit for _, limit in strata.values())
-            wanted = query.ranked_after(strata)
             sql = (
                 f"SELECT min_by(candidate, {RANK}, {int(limit)}){''.join(', ' + c for c in by)} "
-                f"FROM ({query.base(narrow=True)}) candidate WHERE {wanted}"
+                f"FROM ({query.base(narrow=True)}) candidate WHERE {query.ranked_after(strata)}"
             )
             if by:
                 sql += f" GROUP BY {', '.join(by)}"
-            for rows, *key in self.connection.execute(sql).fetchall():
-                if rows:
-                    found[tuple(key)] = _best(rows, strata[tuple(key)][1])
-            for key in strata:
-                found.setdefault(key, (0, []))
-        pool = None
+            found = {tuple(key): rows for rows, *key in self.connection.execute(sql).fetchall()}
+        pool: list[dict[str, Any]] = []
         if keyword is not None:
             floor, limit = keyword
-            sql = (
-                f"SELECT min_by(candidate, {RANK}, {int(limit)}) "
-                f"FROM ({matching}) candidate "
+            ((pool,),) = self.connection.execute(
+                f"SELECT min_by(candidate, {RANK}, {int(limit)}) FROM ({matching}) candidate "
                 f"WHERE {KEYWORD_COLUMN} AND {query.rank_above(floor)}"
-            )
-            ((rows,),) = self.connection.execute(sql).fetchall()
-            pool = _best(rows or [], limit)
-        return EngineShortlist(found, pool)
+            ).fetchall()
+        return found, pool or []
 
     def rows(
         self, query: CorpusQuery, excluded: list[str], ids: list[str] | None = None
@@ -182,11 +174,6 @@ def _vectorised(function: Any, arity: int) -> Any:
         return pa.array([function(a, b) for a, b in rows])
 
     return two
-
-
-def _best(rows: list[dict[str, Any]], limit: int) -> tuple[int, list[dict[str, Any]]]:
-    best = sorted(rows, key=lambda row: row[RANK])[:limit]
-    return len(best), best
 
 
 def _files_read(profile: str) -> int | None:

@@ -197,12 +197,10 @@ class CorpusSampler:
         not a pass over every candidate."""
         after = {key: (self._spare[key].last, limit) for key, limit in wanted.items()}
         keyword = after.pop(KEYWORD, None)
-        found = self.engine.more(query, excluded, after, keyword)
-        answers = dict(found.strata)
-        if keyword is not None:
-            answers[KEYWORD] = found.keyword or (0, [])
+        found, pool = self.engine.more(query, excluded, after, keyword)
+        answers: dict[Any, list[dict[str, Any]]] = {**found, KEYWORD: pool}
         for key, limit in wanted.items():
-            _, rows = answers.get(key, (0, []))
+            rows = sorted(answers.get(key) or [], key=lambda row: row[RANK])[:limit]
             spare = self._spare[key]
             spare.rows.extend(rows)
             spare.complete = len(rows) < limit

@@ -163,31 +163,26 @@ class SparkEngine:
         excluded: list[str],
         strata: dict[tuple[str, ...], tuple[str, int]],
         keyword: tuple[str, int] | None,
-    ) -> EngineShortlist:
+    ) -> tuple[dict[tuple[str, ...], list[dict[str, Any]]], list[dict[str, Any]]]:
         matching = query.base(narrow=True, keyword=keyword is not None)
         self._prepare(query, excluded)
-        found: dict[tuple[str, ...], tuple[int, list[dict[str, Any]]]] = {}
+        found: dict[tuple[str, ...], list[dict[str, Any]]] = {}
         if strata:
-            wanted = query.ranked_after(strata)
             limit = max(limit for _, limit in strata.values())
-            rows = self._best(query.base(narrow=True), query.by_columns, limit, wanted)
-            for key, (_, limit) in strata.items():
-                best = rows.get(key, [])[:limit]
-                found[key] = (len(best), best)
-        pool = None
+            condition = query.ranked_after(strata)
+            found = self._best(query.base(narrow=True), query.by_columns, limit, condition)
+        pool: list[dict[str, Any]] = []
         if keyword is not None:
             floor, limit = keyword
             condition = f"{KEYWORD_COLUMN} AND {query.rank_above(floor)}"
-            rows = self._best(matching, [], limit, condition)
-            best = rows.get((), [])
-            pool = (len(best), best)
-        return EngineShortlist(found, pool)
+            pool = self._best(matching, [], limit, condition).get((), [])
+        return found, pool
 
     def _best(
         self, base: str, by: list[str], limit: int, condition: str
     ) -> dict[tuple[str, ...], list[dict[str, Any]]]:
         """Per stratum, the best-ranked ``limit`` candidates of ``base`` that meet
-        ``condition``, in rank order."""
+        ``condition`` (in no particular order: the sampler orders them)."""
         chosen = f"SELECT * FROM ({base}) WHERE {condition}"
         if by:
             keys = ", ".join(by)
@@ -203,8 +198,6 @@ class SparkEngine:
             record = self._record(row)
             record.pop(_POSITION, None)
             found.setdefault(tuple(record[column] for column in by), []).append(record)
-        for rows in found.values():
-            rows.sort(key=lambda record: record[RANK])
         return found
 
     def rows(
