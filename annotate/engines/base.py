@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from annotate.engines.query import CorpusQuery
@@ -18,7 +18,6 @@ class EngineShortlist:
     strata: dict[tuple[str, ...], tuple[int, list[dict[str, Any]]]]
     keyword: tuple[int, list[dict[str, Any]]] | None = None
     files_read: int | None = None
-    details: dict[str, Any] = field(default_factory=dict)
 
 
 class Engine(Protocol):
