@@ -98,14 +98,14 @@ def record_batch(
     post_pks: Sequence[int],
     gold_pks: Sequence[int] = (),
     gold_labels: dict[int, dict[str, Any]] | None = None,
-    rank_version: int = 1,
 ) -> RecordedBatch:
     """Record a batch and its tasks (no Label Studio ids yet) in one transaction.
 
     ``post_pks`` are in task order; ``gold_pks`` (a subset of them, or extra posts appended
     after them) are recorded as gold, with their known answers in ``gold_labels``. Posts that
     already are tasks of the project are refused: each post is at most one task per project.
-    ``rank_version`` is how the posts were ranked (:mod:`annotate.sampling.ranking`).
+    ``params["rank_version"]`` says how the posts were ranked (:mod:`annotate.sampling.
+    ranking`; 1 when absent), as every sampler's ``SamplingParams.as_dict()`` records it.
     """
     regular = set(post_pks)
     all_pks = [*post_pks, *(pk for pk in gold_pks if pk not in regular)]
@@ -141,7 +141,7 @@ def record_batch(
             },
             seed=seed,
             size=len(all_pks),
-            rank_version=rank_version,
+            rank_version=params.get("rank_version", 1),
         )
         session.add(batch)
         session.flush()
@@ -277,7 +277,6 @@ def _sample_batch(
         post_pks=selection.task_pks,
         gold_pks=selection.gold_pks,
         gold_labels=gold_labels,
-        rank_version=params.rank_version,
     )
     return result
 

@@ -12,6 +12,7 @@ import pytest
 from sqlmodel import select
 
 from annotate import Workspace
+from annotate.batches import record_batch
 from annotate.errors import InputError
 from annotate.model_sampling import choose_with_model
 from annotate.neardup import similarity
@@ -102,6 +103,23 @@ def test_uncertainty_takes_each_strata_quota_by_score_without_near_duplicates(ws
         for b in chosen_texts[i + 1 :]
     )
     assert set(scores) == picked
+
+
+def test_a_model_chosen_batch_records_the_rank_version_it_was_ranked_with(ws):
+    """Model sampling breaks ties with rank version 2 and records its batch as the sample path
+    does (found in review: it recorded 1, record_batch's default)."""
+    params = SamplingParams(size=5, strategy="uncertainty", seed=1)
+    selection, _, _ = choose_with_model(ws.store, "round-1", params, HashModel())
+    recorded = record_batch(
+        ws.store,
+        "round-1",
+        strategy=params.strategy,
+        params={**params.as_dict(), "model": "hash@test-1.0.0"},
+        seed=params.seed,
+        post_pks=selection.task_pks,
+    )
+    with ws.store.session() as session:
+        assert session.get(Batch, recorded.batch_id).rank_version == params.rank_version == 2
 
 
 def test_activelab_relabels_only_what_outranks_new_posts(ws):
