@@ -176,12 +176,12 @@ class LabellingSteps(WorkspaceBase):
         )
         if from_corpus is None and (engine != "duckdb" or spark_master):
             raise InputError("--engine and --spark-master apply to sampling --from a corpus.")
-        if strategy in MODEL_STRATEGIES and from_corpus is not None:
-            raise InputError(
-                f"--strategy {strategy} scores stored posts with a model; it does not sample "
-                "--from a corpus yet: sample the corpus with another strategy first."
-            )
         if strategy in MODEL_STRATEGIES:
+            if from_corpus is not None:
+                raise InputError(
+                    f"--strategy {strategy} scores stored posts with a model; it does not "
+                    "sample --from a corpus yet: sample the corpus with another strategy first."
+                )
             result = self._sample_with_model(
                 project,
                 params,
@@ -192,26 +192,24 @@ class LabellingSteps(WorkspaceBase):
                 progress=progress,
                 wait=wait,
             )
-            if pre_annotate is None or dry_run:
-                return result
-            return self._suggest_on_batch(result, pre_annotate, suggest_overlap)
-        corpus = self.sampler(from_corpus, engine, spark_master) if from_corpus else None
-        wanted = params.uses_lexicon or keywords is not None  # a file given is always checked
-        lexicon = load_lexicon(self._lexicon_path(keywords)) if wanted else None
-        result = sample(
-            self.store,
-            None if dry_run else self.label_studio,
-            project,
-            params,
-            lexicon=lexicon,
-            gold_file=Path(gold) if gold is not None else None,
-            dry_run=dry_run,
-            include_account_id=send_account_ids,
-            progress=progress,
-            wait=wait,
-            on_wait=self.say,
-            corpus=corpus,
-        )
+        else:
+            corpus = self.sampler(from_corpus, engine, spark_master) if from_corpus else None
+            wanted = params.uses_lexicon or keywords is not None  # a file given is always checked
+            lexicon = load_lexicon(self._lexicon_path(keywords)) if wanted else None
+            result = sample(
+                self.store,
+                None if dry_run else self.label_studio,
+                project,
+                params,
+                lexicon=lexicon,
+                gold_file=Path(gold) if gold is not None else None,
+                dry_run=dry_run,
+                include_account_id=send_account_ids,
+                progress=progress,
+                wait=wait,
+                on_wait=self.say,
+                corpus=corpus,
+            )
         if pre_annotate is None or dry_run:
             return result
         return self._suggest_on_batch(result, pre_annotate, suggest_overlap)
