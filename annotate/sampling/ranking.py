@@ -65,7 +65,3 @@ def rank_sql(seed: int, source_sql: str, post_id_sql: str, dialect: str = "duckd
 
 def keyed_hasher(seed: int) -> Any:
     return hashlib.blake2b(key=seed.to_bytes(8, "big"), digest_size=16)
-
-
-def post_identity(source: str, post_id: str) -> bytes:
-    return f"{source}\x1f{post_id}".encode()
