@@ -102,6 +102,12 @@ def busy(message: str) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
+def listed(ids: list[Any], shown: int = 10) -> str:
+    """The first ``shown`` ids, comma-separated, and how many more."""
+    more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
+    return ", ".join(map(str, ids[:shown])) + more
+
+
 def say(message: str) -> None:
     """A progress or status line for people, on stderr (stdout stays clean for --json)."""
     stderr.print(message, markup=False, soft_wrap=True)

@@ -29,6 +29,7 @@ from annotate.cli._shared import (
     ProjectArg,
     busy,
     emit,
+    listed,
     progress_bar,
     say,
     table,
@@ -347,7 +348,7 @@ def _render_reconcile(r: dict) -> None:
     say(f"{adopted} {_tasks(len(r['adopt']))} of Label Studio into the store.")
     if r["delete"]:
         count = len(r["delete"])
-        say(f"{deleted} {count} empty duplicate tasks in Label Studio: {_ids(r['delete'])}.")
+        say(f"{deleted} {count} empty duplicate tasks in Label Studio: {listed(r['delete'])}.")
     if r["adopt"]:
         table(
             None,
@@ -378,17 +379,12 @@ def _render_reconcile(r: dict) -> None:
     if r["unrelated"]:
         say(
             f"{_tasks(len(r['unrelated']))} in Label Studio show no post of this project and "
-            f"are left alone: {_ids(r['unrelated'])}."
+            f"are left alone: {listed(r['unrelated'])}."
         )
 
 
 def _id(ls_id: int | None) -> str | None:
     return None if ls_id is None else str(ls_id)  # no thousands separators in ids
-
-
-def _ids(ids: list[int], shown: int = 10) -> str:
-    more = f" and {len(ids) - shown} more" if len(ids) > shown else ""
-    return ", ".join(map(str, ids[:shown])) + more
 
 
 def pull(
@@ -437,7 +433,7 @@ def pull(
             verb, its = ("is", "its") if len(ids) == 1 else ("are", "their")
             say(
                 f"{_tasks(len(ids))} in Label Studio {verb} not in the store, so {its} "
-                f"annotations are not pulled (Label Studio ids {_ids(ids)})."
+                f"annotations are not pulled (Label Studio ids {listed(ids)})."
             )
             repair = f"annotate push {shlex.quote(d['project'])} --reconcile --dry-run"
             say(f"To see the repair: {repair}")

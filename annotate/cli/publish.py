@@ -22,6 +22,7 @@ from annotate.cli._shared import (
     JsonOpt,
     NoWaitOpt,
     emit,
+    listed,
     new_app,
     progress_bar,
     say,
@@ -138,10 +139,9 @@ def publish(
         table(None, ["split", "posts"], rows)
         left_out = d["left_out"].get("no_aggregate", [])
         if left_out:
-            shown = ", ".join(left_out[:SHOWN])
-            more = f" and {len(left_out) - SHOWN} more" if len(left_out) > SHOWN else ""
             say(
-                f"No aggregate (no label reached the threshold), so in no split: {shown}{more}"
+                "No aggregate (no label reached the threshold), so in no split: "
+                f"{listed(left_out, SHOWN)}"
                 " (all in the version's manifest.json, left_out; annotate review-queue or "
                 "adjudicate settles them)."
             )
