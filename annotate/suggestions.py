@@ -258,7 +258,7 @@ def suggestion_effect(store: Store, project_name: str, field: str = "category") 
     """Compare the project's tasks with and without a model's suggestion (see the module
     docstring); reads the store only."""
     from annotate.agreement import multilabel_agreement
-    from annotate.agreement_data import project_table
+    from annotate.agreement_data import project_table, split_by_annotator_count
 
     table = project_table(store, project_name, field, min_annotators=1)
     with store.session() as session:
@@ -274,15 +274,12 @@ def suggestion_effect(store: Store, project_name: str, field: str = "category") 
         if by is not None and (given or {}).get("field") == field
     }
     models = sorted({by for _, by, _ in tasks if by is not None})
-    rows = table.rows + table.dropped_rows
+    rows = table.rows  # min_annotators=1 drops nothing
     accepted = sum(1 for item, _, value in rows if item in suggestion and value == suggestion[item])
     on_suggested = sum(1 for item, _, _ in rows if item in suggestion)
 
     def cohort(selected: list, n_tasks: int) -> CohortAgreement:
-        counts: dict[Any, int] = {}
-        for item, _, _ in selected:
-            counts[item] = counts.get(item, 0) + 1
-        measured = [row for row in selected if counts[row[0]] >= 2]
+        measured, _ = split_by_annotator_count(selected, 2)
         n_items = len({row[0] for row in measured})
         if n_items < 2:
             reason = "fewer than two items with two or more annotators"
