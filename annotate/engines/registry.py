@@ -160,9 +160,7 @@ def _is_parquet(path: Path) -> bool:
         return False
 
 
-def inspect_corpus(
-    name: str, uri: str, source: str, id_field: str, text_field: str
-) -> tuple[Corpus, CorpusFiles]:
+def inspect_corpus(name: str, uri: str, source: str, id_field: str, text_field: str) -> Corpus:
     """Read the footers of every file: one schema, the id and text columns, partitions, rows.
 
     Raises :class:`InputError` naming the file for a missing path, no Parquet files, an
@@ -231,7 +229,7 @@ def inspect_corpus(
         rows=rows,
         fingerprint=scanned.fingerprint,
     )
-    return row, scanned
+    return row
 
 
 def _describe(schema: Any) -> str:
@@ -255,7 +253,7 @@ def add_corpus(
                 f"A corpus named {name!r} is already registered.",
                 hint=f"Run annotate corpus refresh {name} after its files change.",
             )
-    row, _ = inspect_corpus(name, uri, source or name, id_field, text_field)
+    row = inspect_corpus(name, uri, source or name, id_field, text_field)
     with store.transaction() as session:
         session.add(row)
         session.flush()
@@ -275,9 +273,9 @@ def get_corpus(store: Store, name: str) -> CorpusInfo:
         return CorpusInfo.of(row)
 
 
-def corpus_id(store: Store, name: str) -> int:
-    with store.session() as session:
-        return session.exec(select(Corpus.id).where(Corpus.name == name)).one()
+def corpus_id(session: Any, name: str) -> int:
+    """The id of corpus ``name``, read in ``session`` (the caller's transaction)."""
+    return session.exec(select(Corpus.id).where(Corpus.name == name)).one()
 
 
 def list_corpora(store: Store) -> list[CorpusInfo]:
@@ -296,7 +294,7 @@ def show_corpus(store: Store, name: str) -> CorpusInfo:
 def refresh_corpus(store: Store, name: str) -> CorpusInfo:
     """Scan the corpus's files again and record what they are now (same checks as ``add``)."""
     info = get_corpus(store, name)
-    row, _ = inspect_corpus(name, info.uri, info.source, info.id_field, info.text_field)
+    row = inspect_corpus(name, info.uri, info.source, info.id_field, info.text_field)
     with store.transaction() as session:
         stored = session.exec(select(Corpus).where(Corpus.name == name)).one()
         for column in ("columns", "partition_columns", "partitions", "files", "bytes", "rows"):

@@ -289,7 +289,7 @@ class CorpusSampler:
             posts.append((pick, post, _relative(file, self.files)))
             session.add(post)
         session.flush()
-        the_id = corpus_id(self.store, corpus.name)
+        the_id = corpus_id(session, corpus.name)
         for pick, post, relative in posts:
             mapping[pick.pk] = post.id
             session.add(
