@@ -24,7 +24,7 @@ from annotate.engines.prefilter import REMOVED_PATTERN, lexicon_prefilter, lexic
 from annotate.engines.registry import CorpusInfo
 from annotate.ingest.validation import OPTIONAL_FIELDS
 from annotate.sampling import UNKNOWN, Lexicon, SamplingParams
-from annotate.sampling.ranking import rank_sql
+from annotate.sampling.ranking import RANK_BITS, rank_sql
 
 __all__ = ["FILE", "KEYWORD_COLUMN", "RANK", "CorpusQuery"]
 
@@ -180,7 +180,7 @@ class CorpusQuery:
 
     def rank_above(self, floor: str) -> str:
         """Candidates ranked after ``floor`` (a rank: 64 hex digits), over :meth:`base`."""
-        if len(floor) != 64 or any(digit not in "0123456789abcdef" for digit in floor):
+        if len(floor) != RANK_BITS[2] // 4 or any(d not in "0123456789abcdef" for d in floor):
             raise ValueError(f"not a version 2 rank: {floor!r}")
         return f"{RANK} > '{floor}'"
 

@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from annotate.sampling.ranking import RANK_BITS
+
 __all__ = [
     "UNCERTAINTY_METHODS",
     "activelab",
@@ -44,7 +46,7 @@ __all__ = [
 
 UNCERTAINTY_METHODS = ("margin", "entropy")
 _SCALE = 2**32  # score resolution in a rank (a score is in [0, 1])
-_TIE_BITS = 256  # the widest rank_key (rank version 2: SHA-256)
+_TIE_BITS = max(RANK_BITS.values())  # the widest rank_key
 
 
 def distribution(probabilities: np.ndarray) -> np.ndarray:

@@ -14,11 +14,13 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["RANK_VERSION", "RANK_VERSIONS", "rank_key", "rank_sql", "ranker"]
+__all__ = ["RANK_BITS", "RANK_VERSION", "RANK_VERSIONS", "rank_key", "rank_sql", "ranker"]
 
 #: The version new batches use.
 RANK_VERSION = 2
 RANK_VERSIONS = (1, 2)
+#: How many bits a rank of each version has (keyed BLAKE2b-128, SHA-256).
+RANK_BITS = {1: 128, 2: 256}
 
 
 def rank_key(seed: int, source: str, post_id: str, version: int = RANK_VERSION) -> int:

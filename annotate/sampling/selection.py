@@ -14,7 +14,7 @@ from annotate.sampling.candidates import Candidate
 from annotate.sampling.lexicon import Lexicon
 from annotate.sampling.params import GOLD_POOL, KEYWORD_POOL, SamplingParams
 from annotate.sampling.quotas import allocate_quotas
-from annotate.sampling.ranking import rank_key
+from annotate.sampling.ranking import RANK_BITS, rank_key
 from annotate.sampling.scan import BottomK, ScanPlan, refill_size
 
 __all__ = [
@@ -196,7 +196,7 @@ class Selection:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: parameters, lexicon, post pks, composition and suppressions."""
-        digits = 32 if self.params.rank_version == 1 else 64
+        digits = RANK_BITS[self.params.rank_version] // 4  # hex digits
         return {
             "params": self.params.as_dict(),
             "lexicon": self.lexicon,
