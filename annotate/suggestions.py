@@ -70,6 +70,10 @@ class Model(Protocol):
 
     def predict(self, texts: Sequence[str]) -> list[list[str]]: ...
 
+    def decide(self, probabilities: np.ndarray) -> list[list[str]]:
+        """:meth:`predict` for probabilities already computed."""
+        ...
+
 
 def load_model(model: Model | str | Path) -> Model:
     """A model object as given, or the model saved in a folder (``annotate train --out``)."""
@@ -120,7 +124,7 @@ def predictions_for(
     probabilities = np.asarray(model.predict_proba(list(texts)), dtype=float)
     column = {label: index for index, label in enumerate(model.labels)}
     made = []
-    for row, labels in enumerate(model.predict(list(texts))):
+    for row, labels in enumerate(model.decide(probabilities)):
         labels = sorted(labels, key=column.__getitem__)
         score = float(min((probabilities[row, column[label]] for label in labels), default=0.0))
         result = result_from_labels(taxonomy, {model.field: labels}) if labels else []

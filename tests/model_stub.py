@@ -28,7 +28,10 @@ class HashModel:
         return np.array(rows)
 
     def predict(self, texts):
+        return self.decide(self.predict_proba(texts))
+
+    def decide(self, probabilities):
         return [
             [label for label, p in zip(LABELS, row, strict=True) if p >= 0.5] or [LABELS[0]]
-            for row in self.predict_proba(texts)
+            for row in probabilities
         ]
