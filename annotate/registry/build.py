@@ -234,8 +234,7 @@ def publish(
 def previous_taxonomy(store: Store, previous: dict[str, Any] | None) -> Any:
     """The taxonomy the ``previous`` version was published under, to diff against: from its
     manifest, else the store's copy of that taxonomy; None when neither has it."""
-    from annotate.store import Taxonomy as TaxonomyRow
-    from annotate.store.queries import stored_taxonomy
+    from annotate.store.queries import find_taxonomy, stored_taxonomy
     from annotate.taxonomy import Taxonomy
 
     if previous is None:
@@ -244,11 +243,5 @@ def previous_taxonomy(store: Store, previous: dict[str, Any] | None) -> Any:
         return Taxonomy.model_validate(previous["taxonomy_definition"])
     old = previous["provenance"]["taxonomy"]
     with store.session() as session:
-        row = session.exec(
-            select(TaxonomyRow).where(
-                TaxonomyRow.name == old.get("name"),
-                TaxonomyRow.version == old["version"],
-                TaxonomyRow.content_hash == old["sha256"],
-            )
-        ).first()
+        row = find_taxonomy(session, old.get("name"), old["version"], old["sha256"])
         return stored_taxonomy(row) if row is not None else None

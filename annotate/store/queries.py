@@ -27,6 +27,7 @@ from annotate.taxonomy import Taxonomy as TaxonomySpec
 
 __all__ = [
     "adjudication_project",
+    "find_taxonomy",
     "get_project",
     "live_annotations",
     "project_and_taxonomy",
@@ -71,15 +72,22 @@ def adjudication_project(session: Session, project_id: int) -> Project | None:
     ).first()
 
 
-def record_taxonomy(session: Session, taxonomy: TaxonomySpec) -> Taxonomy:
-    """The store's row for this exact taxonomy (name, version, content hash), made if new."""
-    row = session.exec(
+def find_taxonomy(
+    session: Session, name: str | None, version: str, content_hash: str
+) -> Taxonomy | None:
+    """The store's row for the taxonomy of this name, version and content hash, if any."""
+    return session.exec(
         select(Taxonomy).where(
-            Taxonomy.name == taxonomy.name,
-            Taxonomy.version == taxonomy.version,
-            Taxonomy.content_hash == taxonomy.content_hash,
+            Taxonomy.name == name,
+            Taxonomy.version == version,
+            Taxonomy.content_hash == content_hash,
         )
     ).first()
+
+
+def record_taxonomy(session: Session, taxonomy: TaxonomySpec) -> Taxonomy:
+    """The store's row for this exact taxonomy (name, version, content hash), made if new."""
+    row = find_taxonomy(session, taxonomy.name, taxonomy.version, taxonomy.content_hash)
     if row is None:
         row = Taxonomy(
             name=taxonomy.name,
